@@ -1,0 +1,229 @@
+import { and, arrayContains, count, desc, eq, gte, lte, ne, sql, type SQL } from 'drizzle-orm'
+import { applications, assignments, gigs, type Gig } from '../../drizzle/schema.ts'
+import type { Caller, DomainContext, Page } from './context.ts'
+import { conflict, forbidden, notFound } from './errors.ts'
+import { inTransaction, type Tx } from './unit-of-work.ts'
+import type { Db } from '../db.ts'
+
+export type GigStatus = 'draft' | 'open' | 'in_progress' | 'completed' | 'cancelled'
+export type GigView = Omit<Gig, 'search'>
+
+/** Every gig column but the search vector, which is never sent. */
+export const gigColumns = {
+  id: gigs.id,
+  title: gigs.title,
+  description: gigs.description,
+  category: gigs.category,
+  skills: gigs.skills,
+  budgetMin: gigs.budgetMin,
+  budgetMax: gigs.budgetMax,
+  currency: gigs.currency,
+  status: gigs.status,
+  featured: gigs.featured,
+  postedBy: gigs.postedBy,
+  version: gigs.version,
+  createdAt: gigs.createdAt,
+  updatedAt: gigs.updatedAt
+}
+
+export interface GigFilters {
+  status?: Exclude<GigStatus, 'draft'> | undefined
+  category?: string | undefined
+  skill?: string | undefined
+  minBudget?: number | undefined
+  maxBudget?: number | undefined
+  postedBy?: number | undefined
+  page: number
+  pageSize: number
+}
+
+export interface GigInput {
+  title: string
+  description?: string | undefined
+  category: string
+  skills?: string[] | undefined
+  budgetMin: number
+  budgetMax: number
+  currency?: string | undefined
+  featured?: boolean | undefined
+  status?: 'draft' | 'open' | undefined
+}
+
+export type GigPatch = Partial<Omit<GigInput, 'status'>>
+
+// Moves a caller may request through POST /gigs/:id/status; open → in_progress happens only by accepting an application.
+const STATUS_MOVES: Record<GigStatus, GigStatus[]> = {
+  draft: ['open', 'cancelled'],
+  open: ['draft', 'cancelled'],
+  in_progress: ['completed', 'cancelled'],
+  completed: [],
+  cancelled: []
+}
+
+const EDITABLE: GigStatus[] = ['draft', 'open']
+
+/** Loads a gig row (any status) or undefined. */
+export async function findGig (db: Db | Tx, id: number): Promise<GigView | undefined> {
+  const rows = await db.select(gigColumns).from(gigs).where(eq(gigs.id, id)).limit(1)
+  return rows[0]
+}
+
+async function lockGig (tx: Tx, id: number): Promise<GigView> {
+  const rows = await tx.select(gigColumns).from(gigs).where(eq(gigs.id, id)).for('update')
+  const gig = rows[0]
+  if (!gig) throw notFound('gig', id)
+  return gig
+}
+
+function assertOwner (gig: GigView, caller: Caller, action: string): void {
+  if (gig.postedBy !== caller.id) throw forbidden(`only the gig's poster may ${action}`)
+}
+
+/** A gig as the public sees it: drafts exist only for their poster. */
+export async function getGig (ctx: DomainContext, id: number, caller: Caller | null = null): Promise<GigView> {
+  const gig = await findGig(ctx.db, id)
+  if (!gig || (gig.status === 'draft' && gig.postedBy !== caller?.id)) throw notFound('gig', id)
+  return gig
+}
+
+/** Public gig listing with filters, newest first. */
+export async function listGigs (ctx: DomainContext, f: GigFilters): Promise<Page<GigView>> {
+  const where: SQL[] = [f.status ? eq(gigs.status, f.status) : ne(gigs.status, 'draft')]
+  if (f.category) where.push(eq(gigs.category, f.category))
+  if (f.skill) where.push(arrayContains(gigs.skills, [f.skill]))
+  if (f.minBudget !== undefined) where.push(gte(gigs.budgetMax, f.minBudget))
+  if (f.maxBudget !== undefined) where.push(lte(gigs.budgetMin, f.maxBudget))
+  if (f.postedBy !== undefined) where.push(eq(gigs.postedBy, f.postedBy))
+  const cond = and(...where)
+  const [items, totals] = await Promise.all([
+    ctx.db.select(gigColumns).from(gigs).where(cond)
+      .orderBy(desc(gigs.createdAt), desc(gigs.id)).limit(f.pageSize).offset((f.page - 1) * f.pageSize),
+    ctx.db.select({ n: count() }).from(gigs).where(cond)
+  ])
+  return { items, page: f.page, pageSize: f.pageSize, total: totals[0]?.n ?? 0 }
+}
+
+/** A user's published (non-draft) gigs, newest first. */
+export async function userGigs (ctx: DomainContext, userId: number): Promise<GigView[]> {
+  return ctx.db.select(gigColumns).from(gigs)
+    .where(and(eq(gigs.postedBy, userId), ne(gigs.status, 'draft')))
+    .orderBy(desc(gigs.createdAt), desc(gigs.id)).limit(200)
+}
+
+/** A user's drafts; only the user may read them. */
+export async function userDrafts (ctx: DomainContext, userId: number, caller: Caller): Promise<GigView[]> {
+  if (caller.id !== userId) throw forbidden('drafts are visible only to their author')
+  return ctx.db.select(gigColumns).from(gigs)
+    .where(and(eq(gigs.postedBy, userId), eq(gigs.status, 'draft')))
+    .orderBy(desc(gigs.createdAt), desc(gigs.id)).limit(200)
+}
+
+/** Open featured gigs, newest first. */
+export async function featuredGigs (ctx: DomainContext): Promise<GigView[]> {
+  return ctx.db.select(gigColumns).from(gigs)
+    .where(and(eq(gigs.featured, true), eq(gigs.status, 'open')))
+    .orderBy(desc(gigs.createdAt), desc(gigs.id)).limit(50)
+}
+
+/** Creates a gig (draft unless `status: 'open'`), posted by the caller. */
+export async function createGig (ctx: DomainContext, caller: Caller, input: GigInput): Promise<GigView> {
+  return inTransaction(ctx.db, ctx.events, async (tx, sink) => {
+    const rows = await tx.insert(gigs).values({
+      title: input.title,
+      description: input.description ?? '',
+      category: input.category,
+      skills: input.skills ?? [],
+      budgetMin: input.budgetMin,
+      budgetMax: input.budgetMax,
+      currency: input.currency ?? 'USD',
+      featured: input.featured ?? false,
+      status: input.status ?? 'draft',
+      postedBy: caller.id
+    }).returning(gigColumns)
+    const gig = rows[0]!
+    sink.add({
+      name: 'gig.created',
+      payload: { gigId: gig.id, postedById: gig.postedBy, status: gig.status, featured: gig.featured, category: gig.category }
+    })
+    return gig
+  })
+}
+
+/** Edits a draft or open gig; `ifMatch` is the version the caller last saw (409 when stale). */
+export async function updateGig (
+  ctx: DomainContext, caller: Caller, id: number, patch: GigPatch, ifMatch?: number
+): Promise<GigView> {
+  return inTransaction(ctx.db, ctx.events, async (tx, sink) => {
+    const gig = await lockGig(tx, id)
+    if (gig.status === 'draft' && gig.postedBy !== caller.id) throw notFound('gig', id)
+    assertOwner(gig, caller, 'edit it')
+    if (ifMatch !== undefined && ifMatch !== gig.version) {
+      throw conflict('VERSION_MISMATCH', `gig ${id} is at version ${gig.version}, not ${ifMatch}`)
+    }
+    if (!EDITABLE.includes(gig.status as GigStatus)) {
+      throw conflict('GIG_NOT_EDITABLE', `a gig in status ${gig.status} cannot be edited`)
+    }
+    const budgetMin = patch.budgetMin ?? gig.budgetMin
+    const budgetMax = patch.budgetMax ?? gig.budgetMax
+    if (budgetMax < budgetMin) throw conflict('BUDGET_RANGE', 'budgetMax must be at least budgetMin')
+    const rows = await tx.update(gigs).set({
+      ...definedOnly(patch),
+      version: sql`${gigs.version} + 1`,
+      updatedAt: sql`now()`
+    }).where(eq(gigs.id, id)).returning(gigColumns)
+    const updated = rows[0]!
+    sink.add({
+      name: 'gig.updated',
+      payload: { gigId: id, postedById: updated.postedBy, version: updated.version, featured: updated.featured || gig.featured, category: updated.category }
+    })
+    return updated
+  })
+}
+
+/** Moves a gig along its lifecycle; illegal moves are 409. */
+export async function changeGigStatus (ctx: DomainContext, caller: Caller, id: number, to: GigStatus): Promise<GigView> {
+  return inTransaction(ctx.db, ctx.events, async (tx, sink) => {
+    const gig = await lockGig(tx, id)
+    if (gig.status === 'draft' && gig.postedBy !== caller.id) throw notFound('gig', id)
+    assertOwner(gig, caller, 'change its status')
+    const from = gig.status as GigStatus
+    if (!STATUS_MOVES[from].includes(to)) {
+      throw conflict('ILLEGAL_TRANSITION', `a gig cannot move from ${from} to ${to}`)
+    }
+    if (from === 'open' && to === 'draft') {
+      const [pending] = await tx.select({ n: count() }).from(applications).where(eq(applications.gigId, id))
+      if ((pending?.n ?? 0) > 0) throw conflict('ILLEGAL_TRANSITION', 'a gig with applications cannot go back to draft')
+    }
+    const rows = await tx.update(gigs).set({ status: to, version: sql`${gigs.version} + 1`, updatedAt: sql`now()` })
+      .where(eq(gigs.id, id)).returning(gigColumns)
+    const updated = rows[0]!
+    sink.add({ name: 'gig.status_changed', payload: { gigId: id, postedById: gig.postedBy, from, to, version: updated.version } })
+    return updated
+  })
+}
+
+/**
+ * Deletes a gig and its applications. A gig that has an assignment (work accepted) is kept:
+ * deleting it would erase a worker's contract and payment record, so that is 409.
+ */
+export async function deleteGig (ctx: DomainContext, caller: Caller, id: number): Promise<void> {
+  await inTransaction(ctx.db, ctx.events, async (tx, sink) => {
+    const gig = await lockGig(tx, id)
+    if (gig.status === 'draft' && gig.postedBy !== caller.id) throw notFound('gig', id)
+    assertOwner(gig, caller, 'delete it')
+    const [assigned] = await tx.select({ id: assignments.id }).from(assignments).where(eq(assignments.gigId, id))
+    if (assigned) throw conflict('GIG_HAS_ASSIGNMENT', 'a gig with accepted work cannot be deleted; cancel it instead')
+    const applicants = await tx.select({ id: applications.applicantId }).from(applications).where(eq(applications.gigId, id))
+    await tx.delete(gigs).where(eq(gigs.id, id))
+    sink.add({
+      name: 'gig.deleted',
+      payload: { gigId: id, postedById: gig.postedBy, category: gig.category, applicantIds: applicants.map((a) => a.id), assignmentId: null }
+    })
+  })
+}
+
+function definedOnly<T extends object> (obj: T): Partial<T> {
+  const out: Partial<T> = {}
+  for (const [k, v] of Object.entries(obj)) if (v !== undefined) (out as Record<string, unknown>)[k] = v
+  return out
+}
