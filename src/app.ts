@@ -14,6 +14,13 @@ import swagger from '../plugins/swagger.ts'
 import { sharedSchemas } from '../routes/schemas.ts'
 import authRoutes from '../routes/auth.ts'
 import gigRoutes from '../routes/gigs.ts'
+import usersRoutes from '../routes/users.ts'
+import applicationsRoutes from '../routes/applications.ts'
+import assignmentsRoutes from '../routes/assignments.ts'
+import submissionsRoutes from '../routes/submissions.ts'
+import searchRoutes from '../routes/search.ts'
+import catalogRoutes from '../routes/catalog.ts'
+import meRoutes from '../routes/me.ts'
 
 export interface AppOptions {
   /** Overrides of the environment's configuration. */
@@ -56,5 +63,12 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
 
   if (config.devLogin) await app.register(authRoutes)
   await app.register(gigRoutes)
+  await app.register(usersRoutes)
+  await app.register(applicationsRoutes)
+  await app.register(assignmentsRoutes)
+  await app.register(submissionsRoutes)
+  await app.register(searchRoutes)
+  await app.register(catalogRoutes)
+  await app.register(meRoutes)
   return app
 }
