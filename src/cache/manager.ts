@@ -271,7 +271,7 @@ export class CacheManager {
       if (entry !== undefined && this.#clock.now() < entry.freshUntil) {
         try {
           const value = JSON.parse(entry.value) as T
-          this.#emit({ type: 'hit', pattern, key, durationMs: performance.now() - start, bytes: entry.value.length })
+          this.#emit({ type: 'hit', pattern, key, durationMs: performance.now() - start })
           return value
         } catch (err) {
           this.#emit({ type: 'error', pattern, key, op: 'decode', error: err })

@@ -43,6 +43,8 @@ export class MemoryStore implements Store {
   readonly #entries: LRUCache<string, Rec>
   readonly #tags: LRUCache<string, TagRec>
   #seq = 0
+  /** Sequence point of the last tag eviction or deletion. */
+  #lastDrop = 0
 
   constructor (opts: MemoryStoreOptions) {
     const { maxBytes } = opts
@@ -62,7 +64,10 @@ export class MemoryStore implements Store {
     })
     this.#tags = new LRUCache<string, TagRec>({
       maxSize: tagBytes,
-      sizeCalculation: (rec, tag) => (tag.length + rec.token.length) * 2 + TAG_OVERHEAD
+      sizeCalculation: (rec, tag) => (tag.length + rec.token.length) * 2 + TAG_OVERHEAD,
+      dispose: (_rec, _tag, reason) => {
+        if (reason !== 'set') this.#lastDrop = ++this.#seq
+      }
     })
   }
 
@@ -84,20 +89,25 @@ export class MemoryStore implements Store {
   }
 
   /**
-   * Tokens of the tags, or undefined if any of them was invalidated, dropped or created after
-   * sequence point `since`. TieredStore uses it to fill L1 from L2 only when no invalidation can
-   * have slipped in between its L2 read and now.
+   * Tokens of the tags, or undefined if any of them was invalidated after sequence point `since`.
+   * TieredStore uses it to fill L1 from L2 only when no invalidation can have slipped in between
+   * its L2 read and now. A tag missing now is created, unless some tag was dropped since `since`
+   * (it might have been invalidated and then dropped).
    */
   tokensUnchangedSince (tags: string[], since: number): string[] | undefined {
     checkTags(tags)
     const out: string[] = []
-    let unchanged = true
     for (const tag of tags) {
-      const rec = this.#tags.get(tag) ?? this.#newTag(tag)
-      if (rec.seq > since) unchanged = false
+      let rec = this.#tags.get(tag)
+      if (rec === undefined) {
+        if (this.#lastDrop > since) return undefined
+        rec = this.#newTag(tag)
+      } else if (rec.seq > since) {
+        return undefined
+      }
       out.push(rec.token)
     }
-    return unchanged ? out : undefined
+    return out
   }
 
   #valid (rec: Rec, now: number): boolean {

@@ -138,7 +138,7 @@ const registered = new WeakSet<object>()
  */
 function registerScripts (client: Redis): ScriptedClient {
   if (!registered.has(client)) {
-    client.defineCommand(CMD.get, { lua: LUA_GET, numberOfKeys: 1, readOnly: true })
+    client.defineCommand(CMD.get, { lua: LUA_GET, readOnly: true })
     client.defineCommand(CMD.set, { lua: LUA_SET })
     client.defineCommand(CMD.tags, { lua: LUA_TAG_TOKENS })
     client.defineCommand(CMD.invalidate, { lua: LUA_INVALIDATE })
