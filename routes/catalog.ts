@@ -1,5 +1,81 @@
+import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import {
+  categoriesWithCounts, dailyStats, MAX_STATS_DAYS, popularSkills, topApplicants, topCreators
+} from '../src/domain/stats.ts'
+import { errorResponses } from './schemas.ts'
 
-const catalogRoutes: FastifyPluginAsyncTypebox = async (_app) => {}
+const Day = Type.String({ format: 'date', description: 'a UTC day, YYYY-MM-DD' })
+const DayCounts = Type.Array(Type.Object({ day: Day, created: Type.Integer() }))
+
+const CategoryList = Type.Array(Type.Object({
+  slug: Type.String(),
+  name: Type.String(),
+  openGigs: Type.Integer()
+}))
+
+const SkillRanking = Type.Array(Type.Object({ skill: Type.String(), openGigs: Type.Integer() }))
+
+const CreatorLeaderboard = Type.Array(Type.Object({
+  userId: Type.Integer(),
+  name: Type.String(),
+  gigsPosted: Type.Integer({ description: 'published (non-draft) gigs' })
+}))
+
+const ApplicantLeaderboard = Type.Array(Type.Object({
+  userId: Type.Integer(),
+  name: Type.String(),
+  acceptedApplications: Type.Integer()
+}))
+
+const catalogRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const ctx = app.domain
+
+  app.get('/categories', {
+    schema: {
+      tags: ['catalog'],
+      summary: 'Every category with its number of open gigs',
+      response: { 200: CategoryList }
+    }
+  }, async () => categoriesWithCounts(ctx))
+
+  app.get('/skills/popular', {
+    schema: {
+      tags: ['catalog'],
+      summary: 'The 20 skills most listed by open gigs, with counts',
+      response: { 200: SkillRanking }
+    }
+  }, async () => popularSkills(ctx))
+
+  app.get('/stats/daily', {
+    schema: {
+      tags: ['catalog'],
+      summary: 'Gigs (drafts excluded) and applications created per UTC day over the last N days, oldest first',
+      querystring: Type.Object({
+        days: Type.Integer({ minimum: 1, maximum: MAX_STATS_DAYS, default: 7, description: 'days back, today included' })
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({ gigs: DayCounts, applications: DayCounts }),
+        ...errorResponses(400)
+      }
+    }
+  }, async (request) => dailyStats(ctx, request.query.days))
+
+  app.get('/leaderboards/creators', {
+    schema: {
+      tags: ['catalog'],
+      summary: 'The 10 users with the most published gigs',
+      response: { 200: CreatorLeaderboard }
+    }
+  }, async () => topCreators(ctx))
+
+  app.get('/leaderboards/applicants', {
+    schema: {
+      tags: ['catalog'],
+      summary: 'The 10 users with the most accepted applications',
+      response: { 200: ApplicantLeaderboard }
+    }
+  }, async () => topApplicants(ctx))
+}
 
 export default catalogRoutes

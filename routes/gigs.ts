@@ -6,6 +6,7 @@ import {
 import {
   bearer, CategorySlug, Currency, errorResponses, Gig, GigList, GigPage, GigStatus, Id, IdParams, Pagination, SkillList, StringEnum
 } from './schemas.ts'
+import { ALL_GIG_LISTINGS, KEYS } from '../src/catalog.ts'
 
 const GigBody = Type.Object({
   title: Type.String({ minLength: 3, maxLength: 200 }),
@@ -34,6 +35,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const ctx = app.domain
 
   app.get('/gigs', {
+    config: { cache: { key: KEYS.gig_list.template, ttl: KEYS.gig_list.ttl, tags: [ALL_GIG_LISTINGS] } },
     schema: {
       tags: ['gigs'],
       summary: 'List gigs (newest first)',
@@ -51,6 +53,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => listGigs(ctx, request.query))
 
   app.get('/featured', {
+    config: { cache: { key: KEYS.featured_gigs.template, ttl: KEYS.featured_gigs.ttl } },
     schema: {
       tags: ['gigs'],
       summary: 'Open featured gigs',
@@ -59,6 +62,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => featuredGigs(ctx))
 
   app.get('/gigs/:id', {
+    config: { cache: { key: KEYS.gig.template, ttl: KEYS.gig.ttl } },
     schema: {
       tags: ['gigs'],
       summary: 'One gig (drafts only for their poster); a signed-in view is recorded in /me/recent-views',
@@ -72,6 +76,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/gigs', {
+    config: { invalidate: { events: ['gig.created'] } },
     onRequest: app.requireUser,
     schema: {
       tags: ['gigs'],
@@ -86,6 +91,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.patch('/gigs/:id', {
+    config: { invalidate: { events: ['gig.updated'] } },
     onRequest: app.requireUser,
     schema: {
       tags: ['gigs'],
@@ -99,6 +105,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => updateGig(ctx, request.caller!, request.params.id, request.body, parseIfMatch(request.headers['if-match'])))
 
   app.delete('/gigs/:id', {
+    config: { invalidate: { events: ['gig.deleted'] } },
     onRequest: app.requireUser,
     schema: {
       tags: ['gigs'],
@@ -113,6 +120,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/gigs/:id/status', {
+    config: { invalidate: { events: ['gig.status_changed'] } },
     onRequest: app.requireUser,
     schema: {
       tags: ['gigs'],

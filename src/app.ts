@@ -3,14 +3,20 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { loadConfig, type Config } from './config.ts'
 import { openDatabase, type Database } from './db.ts'
 import { MemoryStore } from './cache/memory-store.ts'
+import { RedisStore } from './cache/redis-store.ts'
+import { TieredStore } from './cache/tiered-store.ts'
 import { systemClock } from './cache/clock.ts'
 import type { Store } from './cache/store.ts'
-import { TTL_CLASSES } from './catalog.ts'
+import { entityTtlClass, listTtlClass, TTL_CLASSES } from './catalog.ts'
+import { DOMAIN_EVENT_NAMES } from './domain/events.ts'
+import { subscribeInvalidation } from './invalidation.ts'
 import { storeSessions } from './session-store.ts'
 import errors from '../plugins/errors.ts'
 import auth from '../plugins/auth.ts'
 import db from '../plugins/db.ts'
 import swagger from '../plugins/swagger.ts'
+import redis from '../plugins/redis.ts'
+import cache from '../plugins/cache.ts'
 import { sharedSchemas } from '../routes/schemas.ts'
 import authRoutes from '../routes/auth.ts'
 import gigRoutes from '../routes/gigs.ts'
@@ -49,17 +55,36 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
   }
 
   const database = opts.database ?? await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir })
-  const store = opts.store ?? new MemoryStore({ maxBytes: config.l1MaxBytes, clock: systemClock })
 
   await app.register(errors)
   await app.register(swagger)
   await app.register(auth, { secret: config.jwtSecret })
+
+  let store = opts.store
+  if (!store && config.redisUrl) {
+    await app.register(redis, { url: config.redisUrl })
+    store = new TieredStore({
+      l1: new MemoryStore({ maxBytes: config.l1MaxBytes, clock: systemClock }),
+      l2: new RedisStore({ client: app.redis, prefix: config.cachePrefix }),
+      l1MaxTtlMs: config.l1TtlMs
+    })
+  }
+  store ??= new MemoryStore({ maxBytes: config.l1MaxBytes, clock: systemClock })
   await app.register(db, {
     database,
     closeDatabase: !opts.database,
     seedDemo: config.seedDemo,
     sessionStore: storeSessions(store, TTL_CLASSES)
   })
+
+  await app.register(cache, {
+    store,
+    ttl: TTL_CLASSES,
+    knownEvents: DOMAIN_EVENT_NAMES,
+    manager: { ttl: { entity: entityTtlClass, list: listTtlClass } }
+  })
+  app.domain.entities = app.cache
+  subscribeInvalidation(app.events, app.cache, app.database.db, app.log)
 
   if (config.devLogin) await app.register(authRoutes)
   await app.register(gigRoutes)

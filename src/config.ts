@@ -9,6 +9,8 @@ export interface Config {
   redisUrl: string | undefined
   cachePrefix: string
   l1MaxBytes: number
+  /** Longest an entry lives in a process's L1 in front of Redis. */
+  l1TtlMs: number
   jwtSecret: string
   jwtSecretIsRandom: boolean
   devLogin: boolean
@@ -39,6 +41,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: env.REDIS_URL || undefined,
     cachePrefix: env.CACHE_PREFIX || 'gig',
     l1MaxBytes: int(env.CACHE_L1_MAX_BYTES, 64 * 1024 * 1024, 'CACHE_L1_MAX_BYTES'),
+    l1TtlMs: int(env.CACHE_L1_TTL_MS, 5000, 'CACHE_L1_TTL_MS'),
     jwtSecret: env.JWT_SECRET || randomBytes(32).toString('hex'),
     jwtSecretIsRandom: !env.JWT_SECRET,
     devLogin: bool(env.DEV_LOGIN, !production),

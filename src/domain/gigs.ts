@@ -75,6 +75,13 @@ async function lockGig (tx: Tx, id: number): Promise<GigView> {
   return gig
 }
 
+/** Everyone who applied to a gig: their application lists show the gig, so its changes reach them. */
+export async function applicantIdsOf (tx: Db | Tx, gigId: number): Promise<number[]> {
+  const rows = await tx.select({ id: applications.applicantId }).from(applications)
+    .where(eq(applications.gigId, gigId)).orderBy(applications.applicantId)
+  return rows.map((r) => r.id)
+}
+
 function assertOwner (gig: GigView, caller: Caller, action: string): void {
   if (gig.postedBy !== caller.id) throw forbidden(`only the gig's poster may ${action}`)
 }
@@ -174,7 +181,14 @@ export async function updateGig (
     const updated = rows[0]!
     sink.add({
       name: 'gig.updated',
-      payload: { gigId: id, postedById: updated.postedBy, version: updated.version, featured: updated.featured || gig.featured, category: updated.category }
+      payload: {
+        gigId: id,
+        postedById: updated.postedBy,
+        version: updated.version,
+        featured: updated.featured || gig.featured,
+        category: updated.category,
+        applicantIds: await applicantIdsOf(tx, id)
+      }
     })
     return updated
   })
@@ -197,7 +211,10 @@ export async function changeGigStatus (ctx: DomainContext, caller: Caller, id: n
     const rows = await tx.update(gigs).set({ status: to, version: sql`${gigs.version} + 1`, updatedAt: sql`now()` })
       .where(eq(gigs.id, id)).returning(gigColumns)
     const updated = rows[0]!
-    sink.add({ name: 'gig.status_changed', payload: { gigId: id, postedById: gig.postedBy, from, to, version: updated.version } })
+    sink.add({
+      name: 'gig.status_changed',
+      payload: { gigId: id, postedById: gig.postedBy, from, to, version: updated.version, applicantIds: await applicantIdsOf(tx, id) }
+    })
     return updated
   })
 }
@@ -213,11 +230,11 @@ export async function deleteGig (ctx: DomainContext, caller: Caller, id: number)
     assertOwner(gig, caller, 'delete it')
     const [assigned] = await tx.select({ id: assignments.id }).from(assignments).where(eq(assignments.gigId, id))
     if (assigned) throw conflict('GIG_HAS_ASSIGNMENT', 'a gig with accepted work cannot be deleted; cancel it instead')
-    const applicants = await tx.select({ id: applications.applicantId }).from(applications).where(eq(applications.gigId, id))
+    const applicantIds = await applicantIdsOf(tx, id)
     await tx.delete(gigs).where(eq(gigs.id, id))
     sink.add({
       name: 'gig.deleted',
-      payload: { gigId: id, postedById: gig.postedBy, category: gig.category, applicantIds: applicants.map((a) => a.id), assignmentId: null }
+      payload: { gigId: id, postedById: gig.postedBy, category: gig.category, applicantIds, assignmentId: null }
     })
   })
 }
