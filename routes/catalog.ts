@@ -4,6 +4,7 @@ import {
   categoriesWithCounts, dailyStats, MAX_STATS_DAYS, popularSkills, topApplicants, topCreators
 } from '../src/domain/stats.ts'
 import { errorResponses } from './schemas.ts'
+import { KEYS } from '../src/catalog.ts'
 
 const Day = Type.String({ format: 'date', description: 'a UTC day, YYYY-MM-DD' })
 const DayCounts = Type.Array(Type.Object({ day: Day, created: Type.Integer() }))
@@ -32,6 +33,7 @@ const catalogRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const ctx = app.domain
 
   app.get('/categories', {
+    config: { cache: { key: KEYS.categories.template, ttl: KEYS.categories.ttl } },
     schema: {
       tags: ['catalog'],
       summary: 'Every category with its number of open gigs',
@@ -40,6 +42,7 @@ const catalogRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => categoriesWithCounts(ctx))
 
   app.get('/skills/popular', {
+    config: { cache: { key: KEYS.popular_skills.template, ttl: KEYS.popular_skills.ttl } },
     schema: {
       tags: ['catalog'],
       summary: 'The 20 skills most listed by open gigs, with counts',
@@ -62,6 +65,7 @@ const catalogRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => dailyStats(ctx, request.query.days))
 
   app.get('/leaderboards/creators', {
+    config: { cache: { key: KEYS['leaderboard:creators'].template, ttl: KEYS['leaderboard:creators'].ttl } },
     schema: {
       tags: ['catalog'],
       summary: 'The 10 users with the most published gigs',
@@ -70,6 +74,7 @@ const catalogRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => topCreators(ctx))
 
   app.get('/leaderboards/applicants', {
+    config: { cache: { key: KEYS['leaderboard:applicants'].template, ttl: KEYS['leaderboard:applicants'].ttl } },
     schema: {
       tags: ['catalog'],
       summary: 'The 10 users with the most accepted applications',

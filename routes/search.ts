@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { MAX_SEARCH_SKILLS, hasCriteria, normaliseSearch, searchGigs } from '../src/domain/search.ts'
 import { CategorySlug, errorResponses, GigPage, Pagination, StringEnum } from './schemas.ts'
+import { ALL_SEARCH_RESULTS, KEYS } from '../src/catalog.ts'
 
 const SearchSort = StringEnum(['relevance', 'newest', 'budget'], {
   description: 'relevance (the default with q; without q the order is newest), newest, or budget (highest first)'
@@ -34,6 +35,7 @@ const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const ctx = app.domain
 
   app.get('/search', {
+    config: { cache: { key: KEYS.search.template, ttl: KEYS.search.ttl, tags: [ALL_SEARCH_RESULTS] } },
     schema: {
       tags: ['search'],
       summary: 'Full-text search over open gigs; a signed-in search is kept in /me/search-history',

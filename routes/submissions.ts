@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { createSubmission, getSubmission, gigSubmissions, reviewSubmission } from '../src/domain/submissions.ts'
 import { bearer, errorResponses, IdParams, StringEnum, Submission } from './schemas.ts'
+import { KEYS } from '../src/catalog.ts'
 
 const SubmissionBody = Type.Object({
   content: Type.String({ minLength: 1, maxLength: 20000, description: 'the work handed in: text, links, notes' })
@@ -20,6 +21,7 @@ const submissionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const ctx = app.domain
 
   app.post('/gigs/:id/submissions', {
+    config: { invalidate: { events: ['submission.created'] } },
     onRequest: app.requireUser,
     schema: {
       tags: ['submissions'],
@@ -35,6 +37,7 @@ const submissionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/gigs/:id/submissions', {
+    config: { cache: { key: KEYS.gig_submissions.template, ttl: KEYS.gig_submissions.ttl, scope: 'user' } },
     onRequest: app.requireUser,
     schema: {
       tags: ['submissions'],
@@ -57,6 +60,7 @@ const submissionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => getSubmission(ctx, request.caller!, request.params.id))
 
   app.post('/submissions/:id/review', {
+    config: { invalidate: { events: ['submission.reviewed'] } },
     onRequest: app.requireUser,
     schema: {
       tags: ['submissions'],

@@ -7,7 +7,7 @@ import { RedisStore } from './cache/redis-store.ts'
 import { TieredStore } from './cache/tiered-store.ts'
 import { systemClock } from './cache/clock.ts'
 import type { Store } from './cache/store.ts'
-import { entityTtlClass, listTtlClass, TTL_CLASSES } from './catalog.ts'
+import { entityTtlClass, listTtlClass, patternOfKey, TTL_CLASSES } from './catalog.ts'
 import { DOMAIN_EVENT_NAMES } from './domain/events.ts'
 import { subscribeInvalidation } from './invalidation.ts'
 import { storeSessions } from './session-store.ts'
@@ -81,7 +81,7 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
     store,
     ttl: TTL_CLASSES,
     knownEvents: DOMAIN_EVENT_NAMES,
-    manager: { ttl: { entity: entityTtlClass, list: listTtlClass } }
+    manager: { ttl: { entity: entityTtlClass, list: listTtlClass }, patternOf: patternOfKey }
   })
   app.domain.entities = app.cache
   subscribeInvalidation(app.events, app.cache, app.database.db, app.log)

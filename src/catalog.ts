@@ -50,11 +50,21 @@ export const KEYS = {
 /** TTL class of an entity type cached through `CacheManager.getEntity`. */
 export const entityTtlClass = (type: string): TtlClass => type === 'user' ? 'userProfile' : 'entity'
 
-/** TTL class of a list key cached through `CacheManager.getList`, by its pattern. */
+// Literal heads of the catalog's templates, longest first: `stats:gigs:daily` before `stats`.
+const HEADS = Object.entries(KEYS)
+  .map(([pattern, k]) => ({ pattern, head: k.template.split('{')[0]!.replace(/:$/, ''), ttl: k.ttl as TtlClass }))
+  .sort((a, b) => b.head.length - a.head.length)
+
+/** The catalog pattern of a concrete key (`stats:gigs:daily:2026-11-26:7` → `stats:gigs:daily`). */
+export function patternOfKey (key: string): string {
+  const hit = HEADS.find((h) => key === h.head || key.startsWith(h.head + ':'))
+  return hit?.pattern ?? key.split(':')[0]!
+}
+
+/** TTL class of a list key cached through `CacheManager.getList`, by its catalog pattern. */
 export function listTtlClass (key: string): TtlClass {
-  const pattern = key.startsWith('stats:') || key.startsWith('leaderboard:') ? key : key.split(':')[0]!
-  const entry = (KEYS as Record<string, { ttl: TtlClass }>)[pattern]
-  return entry?.ttl ?? 'userLists'
+  const hit = HEADS.find((h) => key === h.head || key.startsWith(h.head + ':'))
+  return hit?.ttl ?? 'userLists'
 }
 
 // Tags shared by every entry of a family: one INCR invalidates them all, however many there are.
@@ -84,7 +94,8 @@ export const CASCADE: { [K in DomainEventName]: (p: DomainEventMap[K]) => string
     'stats:gigs:daily', 'stats:applications:daily', 'leaderboard:creators', 'leaderboard:applicants'],
   // STATUS_CHANGE: gig:{id}, user stats (+ lists that filter or show the status)
   'gig.status_changed': (p) => [`gig:${p.gigId}`, `gig_stats:${p.postedById}`, `user_gigs:${p.postedById}`,
-    `user_drafts:${p.postedById}`, ...gigListings, ...applicantLists(p.applicantIds), 'leaderboard:creators'],
+    `user_drafts:${p.postedById}`, ...gigListings, ...applicantLists(p.applicantIds), 'leaderboard:creators',
+    'stats:gigs:daily'],
   // Application CREATE: gig_applications, user_applications
   'application.created': (p) => [`gig_applications:${p.gigId}`, ...applicantLists([p.applicantId]),
     `gig_stats:${p.applicantId}`, 'stats:applications:daily'],

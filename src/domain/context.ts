@@ -1,13 +1,17 @@
 import type { Db } from '../db.ts'
 import type { DomainEvents } from './events.ts'
 
-/** Entity caching as the domain layer sees it: the LLD's `getEntity` read path, nothing more. */
+/** Caching as the domain layer sees it: the LLD's `getEntity` and `getList` read paths. */
 export interface EntityCache {
   getEntity<T>(type: string, id: string | number, loader: () => Promise<T>): Promise<T>
+  getList<T>(key: string, loader: () => Promise<T>, opts?: { tags?: string[] }): Promise<T>
 }
 
 /** Reads straight through when no cache is configured. */
-export const noEntityCache: EntityCache = { getEntity: (_type, _id, loader) => loader() }
+export const noEntityCache: EntityCache = {
+  getEntity: (_type, _id, loader) => loader(),
+  getList: (_key, loader) => loader()
+}
 
 /** Short-lived per-user data (recent views, search history, draft autosave) with a TTL class. */
 export interface SessionStore {

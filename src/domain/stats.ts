@@ -55,9 +55,13 @@ async function createdPerDay (ctx: DomainContext, table: typeof gigs | typeof ap
 
 /** Gigs (drafts excluded) and applications created per UTC day over the last `days` days. */
 export async function dailyStats (ctx: DomainContext, days: number): Promise<DailyStats> {
+  // Cached per UTC day, so the set of days moves at midnight even inside the 6 h TTL.
+  const today = new Date().toISOString().slice(0, 10)
   const [g, a] = await Promise.all([
-    createdPerDay(ctx, gigs, days, ne(gigs.status, 'draft')),
-    createdPerDay(ctx, applications, days)
+    ctx.entities.getList(`stats:gigs:daily:${today}:${days}`,
+      () => createdPerDay(ctx, gigs, days, ne(gigs.status, 'draft')), { tags: ['stats:gigs:daily'] }),
+    ctx.entities.getList(`stats:applications:daily:${today}:${days}`,
+      () => createdPerDay(ctx, applications, days), { tags: ['stats:applications:daily'] })
   ])
   return { gigs: g, applications: a }
 }

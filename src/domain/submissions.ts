@@ -74,12 +74,17 @@ export async function gigSubmissions (ctx: DomainContext, caller: Caller, gigId:
     .orderBy(desc(submissions.createdAt), desc(submissions.id)).limit(200)
 }
 
-/** One submission; for the gig's poster and the submitter. */
-export async function getSubmission (ctx: DomainContext, caller: Caller, id: number): Promise<Submission> {
-  const rows = await ctx.db.select({ submission: submissions, postedById: gigs.postedBy })
+/** A submission with its gig's poster: the record the entity cache holds under `submission:{id}`. */
+export async function findSubmission (db: Db, id: number): Promise<{ submission: Submission, postedById: number } | undefined> {
+  const rows = await db.select({ submission: submissions, postedById: gigs.postedBy })
     .from(submissions).innerJoin(gigs, eq(gigs.id, submissions.gigId))
     .where(eq(submissions.id, id)).limit(1)
-  const row = rows[0]
+  return rows[0]
+}
+
+/** One submission; for the gig's poster and the submitter. */
+export async function getSubmission (ctx: DomainContext, caller: Caller, id: number): Promise<Submission> {
+  const row = await ctx.entities.getEntity('submission', id, () => findSubmission(ctx.db, id))
   if (!row) throw notFound('submission', id)
   if (row.postedById !== caller.id && row.submission.submitterId !== caller.id) {
     throw forbidden("only the gig's poster and the submitter may read a submission")

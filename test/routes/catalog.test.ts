@@ -1,5 +1,4 @@
 import t from 'tap'
-import { sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { authAs, build, json, USERS } from '../helpers/build.ts'
 
@@ -92,8 +91,8 @@ t.test('a gig published today shows up in today\'s count; a draft does not', asy
 t.test('an application made today shows up in today\'s count', async (t) => {
   const app = await build(t)
   const before = today(json<Daily>(await app.inject('/stats/daily?days=2')).applications)
-  // inserted directly: the applications routes are not what this test is about
-  await app.testDatabase.db.execute(sql`insert into applications (gig_id, applicant_id, proposed_budget) values (2, 2, 900)`)
+  const applied = await app.inject({ method: 'POST', url: '/gigs/2/applications', headers: authAs(app, USERS.bob), payload: { coverLetter: 'Happy to help.', proposedBudget: 900 } })
+  t.equal(applied.statusCode, 201)
   t.equal(today(json<Daily>(await app.inject('/stats/daily?days=2')).applications), before + 1)
 })
 

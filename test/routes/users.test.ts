@@ -24,7 +24,8 @@ t.test('GET /users/:id reads the profile through the entity cache', async (t) =>
   const app = await build(t)
   const asked: Array<[string, string | number]> = []
   app.domain.entities = {
-    getEntity: (type, id, loader) => { asked.push([type, id]); return loader() }
+    getEntity: (type, id, loader) => { asked.push([type, id]); return loader() },
+    getList: (_key, loader) => loader()
   }
   t.equal((await app.inject('/users/3')).statusCode, 200)
   t.equal((await app.inject('/users/999999')).statusCode, 404)
@@ -34,7 +35,7 @@ t.test('GET /users/:id reads the profile through the entity cache', async (t) =>
 t.test('GET /users/:id answers from the entity cache when it holds the profile', async (t) => {
   const app = await build(t)
   const cached = { id: 3, name: 'Cached Carol', headline: '', skills: [], rating: 5, version: 7, createdAt: new Date(0), updatedAt: new Date(0) }
-  app.domain.entities = { getEntity: async <T>() => cached as T }
+  app.domain.entities = { getEntity: async <T>() => cached as T, getList: (_key, loader) => loader() }
   t.match(json(await app.inject('/users/3')), { name: 'Cached Carol', version: 7 })
 })
 
