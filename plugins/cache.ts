@@ -126,13 +126,16 @@ function compileRoute (route: RouteOptions, opts: RouteCacheOptions, ttl: TtlTab
   }
   const compiled = key as CompiledKeyTemplate
   // A query value the key ignores would make two different responses share one entry.
-  if (declared.length > 0 && !compiled.usesQuery) {
+  const wholeQuery = compiled.placeholders.includes('query') || compiled.placeholders.includes('hash')
+  if (!wholeQuery) {
     const inKey = new Set(compiled.placeholders.filter((p) => p.startsWith('query.')).map((p) => p.slice(6)))
     const missing = allowedQuery.filter((q) => !inKey.has(q))
     if (missing.length > 0) fail(`query ${missing.join(', ')} can change the response but is not in key "${opts.key}" (use {query}, {hash} or {query.NAME})`)
   }
+  const urlParams = new Set([...route.url.matchAll(/:([A-Za-z0-9_$]+)/g)].map((m) => m[1]))
+  if (route.url.includes('*')) urlParams.add('*')
   for (const p of compiled.placeholders) {
-    if (p.startsWith('params.') && !new RegExp(`[:*]${p.slice(7)}(?:[/?(]|$)`).test(route.url)) fail(`placeholder {${p}} is not a parameter of the URL`)
+    if (p.startsWith('params.') && !urlParams.has(p.slice(7))) fail(`placeholder {${p}} is not a parameter of the URL`)
   }
   if (scope === 'public' && compiled.usesUser) fail('{user.id} needs scope: \'user\'')
   const seconds = Math.round(ttlMs / 1000)
@@ -240,6 +243,7 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
       const etag = etagOf(payload)
       const contentType = header(reply, 'content-type') || 'application/json; charset=utf-8'
       reply.header('etag', etag).header('cache-control', c.cacheControl)
+      const notModified = etagMatches(request.headers['if-none-match'], etag)
       try {
         const stored = await store.set(state.key, payload, etag + ETAG_META + contentType, {
           ttlMs: withJitter(c.ttlMs), tags: state.tags, tokens: state.tokens
@@ -247,6 +251,11 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
         emit({ type: 'set', pattern: c.key.pattern, route: c.route, bytes, stored })
       } catch (err) {
         emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'set', error: err })
+      }
+      if (notModified) {
+        // The client already holds these bytes (its entry outlived ours): confirm instead of resending.
+        reply.code(304).removeHeader('content-type')
+        return ''
       }
       return payload
     }

@@ -91,6 +91,7 @@ export const CASCADE: { [K in DomainEventName]: (p: DomainEventMap[K]) => string
   'gig.deleted': (p) => [`gig:${p.gigId}`, `user_gigs:${p.postedById}`, `user_drafts:${p.postedById}`,
     `gig_applications:${p.gigId}`, `gig_submissions:${p.gigId}`, ...gigListings, `gig_stats:${p.postedById}`,
     ...applicantLists(p.applicantIds), ...p.applicantIds.map((id) => `gig_stats:${id}`),
+    ...p.applicationIds.map((id) => `application:${id}`),
     'stats:gigs:daily', 'stats:applications:daily', 'leaderboard:creators', 'leaderboard:applicants'],
   // STATUS_CHANGE: gig:{id}, user stats (+ lists that filter or show the status)
   'gig.status_changed': (p) => [`gig:${p.gigId}`, `gig_stats:${p.postedById}`, `user_gigs:${p.postedById}`,

@@ -2,7 +2,7 @@
 export interface DomainEventMap {
   'gig.created': { gigId: number, postedById: number, status: string, featured: boolean, category: string }
   'gig.updated': { gigId: number, postedById: number, version: number, featured: boolean, category: string, applicantIds: number[] }
-  'gig.deleted': { gigId: number, postedById: number, category: string, applicantIds: number[], assignmentId: number | null }
+  'gig.deleted': { gigId: number, postedById: number, category: string, applicantIds: number[], applicationIds: number[], assignmentId: number | null }
   'gig.status_changed': { gigId: number, postedById: number, from: string, to: string, version: number, applicantIds: number[] }
   'application.created': { applicationId: number, gigId: number, applicantId: number, postedById: number }
   'application.updated': { applicationId: number, gigId: number, applicantId: number, postedById: number, status: string, version: number }

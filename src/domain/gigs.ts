@@ -230,11 +230,13 @@ export async function deleteGig (ctx: DomainContext, caller: Caller, id: number)
     assertOwner(gig, caller, 'delete it')
     const [assigned] = await tx.select({ id: assignments.id }).from(assignments).where(eq(assignments.gigId, id))
     if (assigned) throw conflict('GIG_HAS_ASSIGNMENT', 'a gig with accepted work cannot be deleted; cancel it instead')
-    const applicantIds = await applicantIdsOf(tx, id)
+    const applied = await tx.select({ id: applications.id, applicantId: applications.applicantId }).from(applications)
+      .where(eq(applications.gigId, id)).orderBy(applications.applicantId)
+    const applicantIds = applied.map((a) => a.applicantId)
     await tx.delete(gigs).where(eq(gigs.id, id))
     sink.add({
       name: 'gig.deleted',
-      payload: { gigId: id, postedById: gig.postedBy, category: gig.category, applicantIds, assignmentId: null }
+      payload: { gigId: id, postedById: gig.postedBy, category: gig.category, applicantIds, applicationIds: applied.map((a) => a.id).sort((a, b) => a - b), assignmentId: null }
     })
   })
 }

@@ -1,0 +1,48 @@
+import t from 'tap'
+import { findGig } from '../src/domain/gigs.ts'
+import { build, json } from './helpers/build.ts'
+
+type Tap = Parameters<Parameters<typeof t.test>[0]>[0]
+type App = Awaited<ReturnType<typeof build>>
+
+const BURST = 100
+
+/** Every behaviour is specified twice: on the in-memory store and on the shared Redis. */
+function both (name: string, fn: (t: Tap, app: App) => Promise<void>): void {
+  for (const redis of [false, true]) {
+    t.test(`${name} (${redis ? 'redis' : 'memory'})`, async (t) => { await fn(t, await build(t, { redis })) })
+  }
+}
+
+both(`${BURST} concurrent cold getEntity calls for one gig run its loader, and one query, once`, async (t, app) => {
+  let loads = 0
+  const loader = async () => {
+    loads++
+    return await findGig(app.testDatabase.db, 1)
+  }
+  const queries = app.testDatabase.queries
+  const gigs = await Promise.all(Array.from({ length: BURST }, () => app.cache.getEntity('gig', 1, loader)))
+  t.equal(loads, 1, 'one loader call')
+  t.equal(app.testDatabase.queries - queries, 1, 'one database query')
+  t.ok(gigs.every((g) => g !== undefined && g.id === 1 && g.title === gigs[0]!.title), 'every caller gets the gig')
+})
+
+both(`${BURST} concurrent cold anonymous GET /users/2 run one database query`, async (t, app) => {
+  const queries = app.testDatabase.queries
+  const responses = await Promise.all(Array.from({ length: BURST }, () => app.inject('/users/2')))
+  t.equal(app.testDatabase.queries - queries, 1, 'one database query')
+  t.ok(responses.every((r) => r.statusCode === 200), 'every request is answered')
+  t.equal(new Set(responses.map((r) => r.body)).size, 1, 'with the same body')
+  t.equal(json(responses[0]!).name, 'Bob Builder')
+})
+
+both(`${BURST} concurrent cold anonymous GET /gigs/1 all get the gig (queries are measured, not coalesced)`, async (t, app) => {
+  const queries = app.testDatabase.queries
+  const responses = await Promise.all(Array.from({ length: BURST }, () => app.inject('/gigs/1')))
+  const used = app.testDatabase.queries - queries
+  t.comment(`${BURST} concurrent cold GET /gigs/1 ran ${used} database queries`)
+  t.ok(used >= 1 && used <= BURST, `between 1 and ${BURST} queries (${used})`)
+  t.ok(responses.every((r) => r.statusCode === 200), 'every request is answered')
+  t.equal(new Set(responses.map((r) => r.body)).size, 1, 'with the same body')
+  t.equal((await app.inject('/gigs/1')).headers['x-cache'], 'HIT', 'and the entry is stored')
+})
