@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions, onRequestHookHandler, onSendHookHandler, preHandlerHookHandler } from 'fastify'
-import { compileKeyTemplate, type CompiledKeyTemplate } from '../src/cache/keys.ts'
+import { compileKeyTemplate, escapeKeyPart, type CompiledKeyTemplate } from '../src/cache/keys.ts'
 import { CacheManager, type CacheEvent, type CacheManagerOptions } from '../src/cache/manager.ts'
-import type { Store } from '../src/cache/store.ts'
+import type { CacheEntry, Store } from '../src/cache/store.ts'
+import { resilienceOf, StoreUnavailableError, type BreakerState } from '../src/cache/resilient-store.ts'
 import { resolveTtl, withJitter, type TtlTable } from '../src/cache/ttl.ts'
 import { systemClock, type Clock } from '../src/cache/clock.ts'
 
@@ -19,6 +20,16 @@ export interface RouteCacheOptions<TtlName extends string = string> {
   scope?: 'public' | 'user'
   /** Query names that select the response; default every property of the querystring schema. */
   query?: string[]
+  /**
+   * Seconds after expiry during which the entry is still sent (`x-cache: STALE`) while one
+   * background request refreshes it. Default: the plugin's `staleWhileRevalidate` (0: off).
+   */
+  staleWhileRevalidate?: number
+  /**
+   * Seconds after expiry during which the entry is sent (`x-cache: STALE`) instead of a 5xx
+   * (database down). Default: the plugin's `staleIfError` (0: off).
+   */
+  staleIfError?: number
 }
 
 /** Invalidation a write route performs before it replies (besides the domain events' cascade). */
@@ -55,8 +66,27 @@ export interface CachePluginOptions {
   clock?: Clock
   /** Manager options besides store, clock and ttl.table (cascade rules, TTL class per type…). */
   manager?: Omit<CacheManagerOptions, 'store' | 'clock' | 'ttl'> & { ttl?: Omit<CacheManagerOptions['ttl'], 'table'> }
-  onEvent?: (e: CacheEvent & { route?: string }) => void
+  onEvent?: (e: PluginCacheEvent) => void
+  /** Default `staleWhileRevalidate` of every cached route, in seconds (0: off). */
+  staleWhileRevalidate?: number
+  /** Default `staleIfError` of every cached route, in seconds (0: off). */
+  staleIfError?: number
 }
+
+/**
+ * Everything the plugin reports: the manager's events (with the route when a route caused them),
+ * plus outcomes only HTTP caching has, and the store's circuit breaker when it has one.
+ * - `stale`: an expired entry was sent, to revalidate in the background or instead of a 5xx;
+ * - `bypass`: a signed-in request to a public route, answered by the handler and not stored;
+ * - `revalidate`: a background refresh finished, with the handler's status (200: the entry is fresh again);
+ * - `breaker`: the store's circuit changed state.
+ */
+export type PluginCacheEvent =
+  | (CacheEvent & { route?: string })
+  | { type: 'stale', pattern: string, route: string, reason: 'revalidate' | 'error', ageMs: number }
+  | { type: 'bypass', pattern: string, route: string }
+  | { type: 'revalidate', pattern: string, route: string, statusCode: number, durationMs: number }
+  | { type: 'breaker', state: BreakerState, previous: BreakerState }
 
 interface CompiledRoute {
   route: string
@@ -65,6 +95,8 @@ interface CompiledRoute {
   ttlMs: number
   scope: 'public' | 'user'
   cacheControl: string
+  swrMs: number
+  sieMs: number
 }
 
 interface CacheState {
@@ -74,6 +106,8 @@ interface CacheState {
   tags?: string[]
   tokens?: string[]
   startedAt: number
+  /** An expired entry still inside its staleIfError window: sent if the handler fails with a 5xx. */
+  stale?: CacheEntry
 }
 
 /** Why a route option is wrong, naming the route: thrown at boot. */
@@ -105,7 +139,14 @@ function queryNames (route: RouteOptions): string[] {
   return schema?.properties ? Object.keys(schema.properties) : []
 }
 
-function compileRoute (route: RouteOptions, opts: RouteCacheOptions, ttl: TtlTable): CompiledRoute {
+/** The key a request's response is stored under; `user` scope appends the caller's id after `@`. */
+export function requestKey (key: CompiledKeyTemplate, scope: 'public' | 'user', ctx: { params: Record<string, unknown>, query: Record<string, unknown>, user: { id: number | string } | null }): string {
+  const rendered = key.render(ctx)
+  // '@' never comes out of escaping, so no request value can reach another caller's entry.
+  return scope === 'user' ? `${rendered}@${escapeKeyPart(String(ctx.user?.id))}` : rendered
+}
+
+function compileRoute (route: RouteOptions, opts: RouteCacheOptions, ttl: TtlTable, defaults: { swr: number, sie: number }): CompiledRoute {
   const name = `${Array.isArray(route.method) ? route.method.join(',') : route.method} ${route.url}`
   const fail = (why: string): never => { throw new CacheConfigError(`config.cache of route ${name}: ${why}`) }
   if (typeof opts !== 'object' || opts === null) fail('must be an object or false')
@@ -138,6 +179,13 @@ function compileRoute (route: RouteOptions, opts: RouteCacheOptions, ttl: TtlTab
     if (p.startsWith('params.') && !urlParams.has(p.slice(7))) fail(`placeholder {${p}} is not a parameter of the URL`)
   }
   if (scope === 'public' && compiled.usesUser) fail('{user.id} needs scope: \'user\'')
+  const window = (name: 'staleWhileRevalidate' | 'staleIfError', fallback: number): number => {
+    const v = opts[name] ?? fallback
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(`${name} must be a non-negative number of seconds, got ${String(v)}`)
+    return Math.round(v * 1000)
+  }
+  const swrMs = window('staleWhileRevalidate', defaults.swr)
+  const sieMs = window('staleIfError', defaults.sie)
   const seconds = Math.round(ttlMs / 1000)
   return {
     route: name,
@@ -145,8 +193,17 @@ function compileRoute (route: RouteOptions, opts: RouteCacheOptions, ttl: TtlTab
     tags,
     ttlMs,
     scope,
-    cacheControl: `${scope === 'user' ? 'private' : 'public'}, max-age=${seconds}`
+    cacheControl: `${scope === 'user' ? 'private' : 'public'}, max-age=${seconds}`,
+    swrMs,
+    sieMs
   }
+}
+
+// Headers a proxy uses to tell the app what the client asked for. Behind `trustProxy` they change
+// request.host and request.protocol, which the key does not include: a response to a request whose
+// host or protocol came from them is never stored, so a forged value cannot reach other callers.
+function overridesOrigin (request: FastifyRequest): boolean {
+  return request.host !== request.headers.host || (request.protocol !== 'http' && request.protocol !== 'https')
 }
 
 function header (reply: FastifyReply, name: string): string {
@@ -159,6 +216,7 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
   const clock = opts.clock ?? systemClock
   const maxEntryBytes = opts.maxEntryBytes ?? 1024 * 1024
   const emit = opts.onEvent ?? (() => {})
+  const defaults = { swr: opts.staleWhileRevalidate ?? 0, sie: opts.staleIfError ?? 0 }
   const manager = new CacheManager({
     ...opts.manager,
     store,
@@ -169,6 +227,18 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
   app.decorate('cache', manager)
   app.decorate('cacheStore', store)
   app.decorateRequest('cacheState', null)
+  const guard = resilienceOf(store)
+  if (guard !== undefined) {
+    const unsubscribe = guard.subscribe((e) => {
+      if (e.type === 'breaker') emit({ type: 'breaker', state: e.state, previous: e.previous })
+    })
+    app.addHook('onClose', async () => { unsubscribe() })
+  }
+
+  // A background refresh is an internal request carrying this header; the secret dies with the
+  // process, so no client can force a refresh (or skip the cache) by sending it.
+  const revalidateSecret = randomBytes(16).toString('hex')
+  const revalidating = new Set<string>()
 
   const ctxOf = (request: FastifyRequest) => ({
     params: request.params as Record<string, unknown>,
@@ -176,19 +246,45 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
     user: request.caller
   })
 
+  function ageOf (entry: CacheEntry, now: number): string {
+    return String(Math.max(0, Math.floor((now - entry.storedAt) / 1000)))
+  }
+
+  function revalidate (request: FastifyRequest, c: CompiledRoute, key: string): void {
+    // Once per key at a time: every other request inside the window keeps getting the stale entry.
+    if (revalidating.has(key)) return
+    revalidating.add(key)
+    const headers: Record<string, string> = {}
+    for (const [name, value] of Object.entries(request.headers)) {
+      if (value === undefined || name.startsWith('if-') || name === 'content-length') continue
+      headers[name] = Array.isArray(value) ? value.join(', ') : value
+    }
+    headers['x-cache-revalidate'] = revalidateSecret
+    const started = performance.now()
+    setImmediate(() => {
+      app.inject({ method: 'GET', url: request.url, headers })
+        .then((res) => {
+          emit({ type: 'revalidate', pattern: c.key.pattern, route: c.route, statusCode: res.statusCode, durationMs: performance.now() - started })
+        }, (err: unknown) => {
+          emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'get', error: err })
+        })
+        .finally(() => { revalidating.delete(key) })
+    })
+  }
+
   function compiledLookup (c: CompiledRoute): onRequestHookHandler {
     return async function cacheLookup (request, reply) {
       const started = performance.now()
       if (c.scope === 'public' ? (request.headers.authorization !== undefined || request.headers.cookie !== undefined) : !request.caller) {
         // A signed-in caller's answer may be personal: the handler answers and nothing is stored.
         reply.header('x-cache', 'BYPASS')
-        emit({ type: 'miss', pattern: c.key.pattern, route: c.route, op: 'get', stored: false })
+        emit({ type: 'bypass', pattern: c.key.pattern, route: c.route })
         return
       }
-      const rendered = c.key.render(ctxOf(request))
-      // '@' never comes out of escaping, so no request value can reach another caller's entry.
-      const key = c.scope === 'user' ? `${rendered}@${request.caller!.id}` : rendered
+      const key = requestKey(c.key, c.scope, ctxOf(request))
       request.cacheState = { route: c, key, startedAt: started }
+      // The background refresh itself: straight to the handler, and store what it answers.
+      if (request.headers['x-cache-revalidate'] === revalidateSecret) return
       let entry
       try {
         entry = await store.get(key)
@@ -196,15 +292,29 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
         emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'get', error: err })
         return
       }
+      if (entry === undefined) return
       const now = clock.now()
-      if (entry === undefined || now >= entry.freshUntil) return
+      let stale = false
+      if (now >= entry.freshUntil) {
+        if (now < entry.freshUntil + c.swrMs) {
+          stale = true
+          revalidate(request, c, key)
+        } else {
+          if (now < entry.freshUntil + c.sieMs) request.cacheState.stale = entry
+          return
+        }
+      }
       request.cacheState = null
       const meta = readMeta(entry)
-      reply.header('x-cache', 'HIT')
-        .header('age', String(Math.max(0, Math.floor((now - entry.storedAt) / 1000))))
+      reply.header('x-cache', stale ? 'STALE' : 'HIT')
+        .header('age', ageOf(entry, now))
         .header('etag', meta.etag)
         .header('cache-control', c.cacheControl)
-      emit({ type: 'hit', pattern: c.key.pattern, route: c.route, durationMs: performance.now() - started })
+      if (stale) {
+        emit({ type: 'stale', pattern: c.key.pattern, route: c.route, reason: 'revalidate', ageMs: now - entry.storedAt })
+      } else {
+        emit({ type: 'hit', pattern: c.key.pattern, route: c.route, durationMs: performance.now() - started })
+      }
       if (etagMatches(request.headers['if-none-match'], meta.etag)) return reply.code(304).send()
       return reply.header('content-type', meta.contentType).send(entry.value)
     }
@@ -226,11 +336,33 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
     }
   }
 
+  // The handler failed (database down) but an expired entry is inside its staleIfError window.
+  function sendStale (request: FastifyRequest, reply: FastifyReply, c: CompiledRoute, entry: CacheEntry): string {
+    const now = clock.now()
+    const meta = readMeta(entry)
+    reply.code(200)
+      .header('x-cache', 'STALE')
+      .header('age', ageOf(entry, now))
+      .header('etag', meta.etag)
+      .header('cache-control', c.cacheControl)
+      .removeHeader('retry-after')
+    emit({ type: 'stale', pattern: c.key.pattern, route: c.route, reason: 'error', ageMs: now - entry.storedAt })
+    if (etagMatches(request.headers['if-none-match'], meta.etag)) {
+      reply.code(304).removeHeader('content-type')
+      return ''
+    }
+    reply.header('content-type', meta.contentType)
+    return entry.value
+  }
+
   function compiledStore (c: CompiledRoute): onSendHookHandler {
     return async function cacheStore (request, reply, payload) {
       const state = request.cacheState
       if (state === null) return payload
       request.cacheState = null
+      if (reply.statusCode >= 500 && state.stale !== undefined && clock.now() < state.stale.freshUntil + c.sieMs) {
+        return sendStale(request, reply, c, state.stale)
+      }
       reply.header('x-cache', 'MISS')
       emit({ type: 'miss', pattern: c.key.pattern, route: c.route, durationMs: performance.now() - state.startedAt })
       if (state.tokens === undefined || state.tags === undefined || reply.statusCode !== 200 || typeof payload !== 'string') return payload
@@ -238,6 +370,7 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
       const cc = header(reply, 'cache-control').toLowerCase()
       if (cc.includes('no-store') || (c.scope === 'public' && cc.includes('private'))) return payload
       if (header(reply, 'vary').includes('*')) return payload
+      if (overridesOrigin(request)) return payload
       const bytes = Buffer.byteLength(payload)
       if (bytes > maxEntryBytes) return payload
       const etag = etagOf(payload)
@@ -246,7 +379,10 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
       const notModified = etagMatches(request.headers['if-none-match'], etag)
       try {
         const stored = await store.set(state.key, payload, etag + ETAG_META + contentType, {
-          ttlMs: withJitter(c.ttlMs), tags: state.tags, tokens: state.tokens
+          ttlMs: withJitter(c.ttlMs),
+          staleMs: Math.max(c.swrMs, c.sieMs),
+          tags: state.tags,
+          tokens: state.tokens
         })
         emit({ type: 'set', pattern: c.key.pattern, route: c.route, bytes, stored })
       } catch (err) {
@@ -269,7 +405,8 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
       try {
         await manager.invalidateTags(rendered)
       } catch (err) {
-        request.log.warn({ err, route, tags: rendered }, 'cache invalidation failed')
+        // An unavailable store is logged once, by its breaker; the manager already emitted an error event.
+        if (!(err instanceof StoreUnavailableError)) request.log.warn({ err, route, tags: rendered }, 'cache invalidation failed')
       }
       return payload
     }
@@ -303,7 +440,7 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
     if (methods.some((m) => m !== 'GET' && m !== 'HEAD')) {
       throw new CacheConfigError(`config.cache of route ${name}: only GET routes are cached`)
     }
-    const compiled = compileRoute(route, options, opts.ttl)
+    const compiled = compileRoute(route, options, opts.ttl, defaults)
     route.onRequest = append(route.onRequest, compiledLookup(compiled))
     route.preHandler = append(route.preHandler, compiledTokens(compiled))
     route.onSend = append(route.onSend, compiledStore(compiled))

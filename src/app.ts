@@ -5,11 +5,17 @@ import { openDatabase, type Database } from './db.ts'
 import { MemoryStore } from './cache/memory-store.ts'
 import { RedisStore } from './cache/redis-store.ts'
 import { TieredStore } from './cache/tiered-store.ts'
-import { systemClock } from './cache/clock.ts'
+import { systemClock, type Clock } from './cache/clock.ts'
+import { logBreakerChanges, withResilience } from './cache/resilient-store.ts'
+import { degradeSessions } from './degraded-sessions.ts'
 import type { Store } from './cache/store.ts'
 import { entityTtlClass, listTtlClass, patternOfKey, TTL_CLASSES } from './catalog.ts'
 import { DOMAIN_EVENT_NAMES } from './domain/events.ts'
-import { subscribeInvalidation } from './invalidation.ts'
+import { createInvalidator } from './invalidation.ts'
+import { OutboxDispatcher } from './outbox.ts'
+import { FreshnessSampler } from './sampler.ts'
+import { useOutbox } from './domain/unit-of-work.ts'
+import { InvalidationBus } from './cache/bus.ts'
 import { storeSessions } from './session-store.ts'
 import errors from '../plugins/errors.ts'
 import auth from '../plugins/auth.ts'
@@ -17,6 +23,8 @@ import db from '../plugins/db.ts'
 import swagger from '../plugins/swagger.ts'
 import redis from '../plugins/redis.ts'
 import cache from '../plugins/cache.ts'
+import metrics from '../plugins/metrics.ts'
+import cacheAdminRoutes from '../routes/cache-admin.ts'
 import { sharedSchemas } from '../routes/schemas.ts'
 import authRoutes from '../routes/auth.ts'
 import gigRoutes from '../routes/gigs.ts'
@@ -35,6 +43,8 @@ export interface AppOptions {
   database?: Database
   /** A cache store the caller owns (tests); otherwise built from the config. */
   store?: Store
+  /** Time source of the cache (tests drive expiry with a ManualClock). */
+  clock?: Clock
   logger?: FastifyServerOptions['logger']
 }
 
@@ -43,6 +53,7 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
   const config: Config = { ...loadConfig(), ...opts.config }
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel },
+    trustProxy: config.trustProxy,
     // Reject unknown body fields instead of silently dropping them.
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     // Ids in URLs are short; anything longer than this is not a request we serve.
@@ -60,31 +71,72 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
   await app.register(swagger)
   await app.register(auth, { secret: config.jwtSecret })
 
+  const clock = opts.clock ?? systemClock
   let store = opts.store
   if (!store && config.redisUrl) {
     await app.register(redis, { url: config.redisUrl })
-    store = new TieredStore({
-      l1: new MemoryStore({ maxBytes: config.l1MaxBytes, clock: systemClock }),
-      l2: new RedisStore({ client: app.redis, prefix: config.cachePrefix }),
-      l1MaxTtlMs: config.l1TtlMs
+    const l1 = new MemoryStore({ maxBytes: config.l1MaxBytes, clock })
+    // Redis is never a dependency: bounded waits and a circuit breaker on every L2 operation; what
+    // L2 cannot be told (an invalidation) L1 forgets, and L1 is cleared when the circuit opens.
+    const l2 = withResilience(new RedisStore({ client: app.redis, prefix: config.cachePrefix, clock }), {
+      localTier: l1,
+      clock,
+      timeoutMs: config.cacheTimeoutMs,
+      failureThreshold: config.cacheBreakerFailures,
+      backoffBaseMs: config.cacheBreakerBackoffMs,
+      backoffMaxMs: config.cacheBreakerBackoffMaxMs,
+      onEvent: logBreakerChanges(app.log)
     })
+    // Keeps every instance's L1 coherent: a write's response means no other L1 serves the old data.
+    const bus = new InvalidationBus({ l2, log: app.log })
+    store = new TieredStore({ l1, l2, l1MaxTtlMs: config.l1TtlMs, bus })
+    bus.start()
+    app.addHook('onClose', async () => { await bus.close() })
   }
-  store ??= new MemoryStore({ maxBytes: config.l1MaxBytes, clock: systemClock })
+  store ??= new MemoryStore({ maxBytes: config.l1MaxBytes, clock })
   await app.register(db, {
     database,
     closeDatabase: !opts.database,
     seedDemo: config.seedDemo,
-    sessionStore: storeSessions(store, TTL_CLASSES)
+    sessionStore: degradeSessions(storeSessions(store, TTL_CLASSES))
   })
 
+  // Before the cache plugin: every lookup, store and invalidation it reports lands in app.cacheMetrics.
+  await app.register(metrics, { store, clock, thresholds: config.cacheAlerts })
   await app.register(cache, {
     store,
     ttl: TTL_CLASSES,
     knownEvents: DOMAIN_EVENT_NAMES,
+    onEvent: (e) => app.cacheMetrics.record(e),
+    clock,
+    staleWhileRevalidate: config.cacheStaleWhileRevalidate,
+    staleIfError: config.cacheStaleIfError,
     manager: { ttl: { entity: entityTtlClass, list: listTtlClass }, patternOf: patternOfKey }
   })
   app.domain.entities = app.cache
-  subscribeInvalidation(app.events, app.cache, app.database.db, app.log)
+  // Domain events reach the cache through the outbox: written with each transaction, applied
+  // before the write replies, retried and replayed by the dispatcher when the cache was unreachable.
+  const tiered = store instanceof TieredStore ? store : undefined
+  const outbox = new OutboxDispatcher({
+    db: app.database.db,
+    apply: createInvalidator(app.cache, app.database.db, app.log),
+    log: app.log,
+    fenceMs: () => tiered?.writeFenceMs() ?? 0
+  })
+  useOutbox(app.events, outbox)
+  tiered?.bus?.onRecover(() => { outbox.kick() })
+  app.decorate('outbox', outbox)
+  app.addHook('onReady', async () => { await outbox.start() })
+  app.addHook('onClose', async () => { await outbox.stop() })
+  // Off by default: compares a few cached entities with the database every interval.
+  const sampler = config.cacheSamplerIntervalMs > 0
+    ? new FreshnessSampler({ store, db: app.database.db, intervalMs: config.cacheSamplerIntervalMs, log: app.log })
+    : null
+  app.decorate('cacheSampler', sampler)
+  if (sampler !== null) {
+    app.addHook('onReady', async () => { sampler.start() })
+    app.addHook('onClose', async () => { await sampler.stop() })
+  }
 
   if (config.devLogin) await app.register(authRoutes)
   await app.register(gigRoutes)
@@ -95,5 +147,6 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
   await app.register(searchRoutes)
   await app.register(catalogRoutes)
   await app.register(meRoutes)
+  await app.register(cacheAdminRoutes)
   return app
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { AlertThresholds } from './cache/alerts.ts'
 
 /** Everything the service reads from the environment, parsed once. */
 export interface Config {
@@ -11,11 +12,27 @@ export interface Config {
   l1MaxBytes: number
   /** Longest an entry lives in a process's L1 in front of Redis. */
   l1TtlMs: number
+  /** Longest a request waits on any one cache operation (Redis store only). */
+  cacheTimeoutMs: number
+  /** Consecutive cache failures that open the circuit breaker. */
+  cacheBreakerFailures: number
+  /** First and longest wait before the open breaker probes Redis again. */
+  cacheBreakerBackoffMs: number
+  cacheBreakerBackoffMaxMs: number
+  /** Default route windows, in seconds: serve an expired entry while refreshing / instead of a 5xx. */
+  cacheStaleWhileRevalidate: number
+  cacheStaleIfError: number
+  /** Fastify's trustProxy: believe X-Forwarded-* (only behind a proxy that sets them). */
+  trustProxy: boolean
+  /** Period of the freshness sampler (compares cached entities with the database); 0: off. */
+  cacheSamplerIntervalMs: number
   jwtSecret: string
   jwtSecretIsRandom: boolean
   devLogin: boolean
   logLevel: string
   seedDemo: boolean
+  /** Overrides of the LLD's alert thresholds (README, "Metrics and alerts"). */
+  cacheAlerts: Partial<AlertThresholds>
 }
 
 function int (value: string | undefined, fallback: number, name: string): number {
@@ -30,6 +47,13 @@ function bool (value: string | undefined, fallback: boolean): boolean {
   return ['1', 'true', 'yes', 'on'].includes(value.toLowerCase())
 }
 
+function num (value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${value}"`)
+  return n
+}
+
 /** Reads the configuration table of the README from `env`. */
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const production = env.NODE_ENV === 'production'
@@ -42,10 +66,25 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     cachePrefix: env.CACHE_PREFIX || 'gig',
     l1MaxBytes: int(env.CACHE_L1_MAX_BYTES, 64 * 1024 * 1024, 'CACHE_L1_MAX_BYTES'),
     l1TtlMs: int(env.CACHE_L1_TTL_MS, 5000, 'CACHE_L1_TTL_MS'),
+    cacheTimeoutMs: int(env.CACHE_TIMEOUT_MS, 100, 'CACHE_TIMEOUT_MS') || 100,
+    cacheBreakerFailures: int(env.CACHE_BREAKER_FAILURES, 5, 'CACHE_BREAKER_FAILURES') || 5,
+    cacheBreakerBackoffMs: int(env.CACHE_BREAKER_BACKOFF_MS, 1000, 'CACHE_BREAKER_BACKOFF_MS') || 1000,
+    cacheBreakerBackoffMaxMs: int(env.CACHE_BREAKER_BACKOFF_MAX_MS, 30000, 'CACHE_BREAKER_BACKOFF_MAX_MS') || 30000,
+    cacheStaleWhileRevalidate: int(env.CACHE_STALE_WHILE_REVALIDATE, 0, 'CACHE_STALE_WHILE_REVALIDATE'),
+    cacheStaleIfError: int(env.CACHE_STALE_IF_ERROR, 0, 'CACHE_STALE_IF_ERROR'),
+    trustProxy: bool(env.TRUST_PROXY, false),
+    cacheSamplerIntervalMs: int(env.CACHE_SAMPLER_INTERVAL_MS, 0, 'CACHE_SAMPLER_INTERVAL_MS'),
     jwtSecret: env.JWT_SECRET || randomBytes(32).toString('hex'),
     jwtSecretIsRandom: !env.JWT_SECRET,
     devLogin: bool(env.DEV_LOGIN, !production),
     logLevel: env.LOG_LEVEL || 'info',
-    seedDemo: bool(env.SEED_DEMO, true)
+    seedDemo: bool(env.SEED_DEMO, true),
+    cacheAlerts: {
+      entityHitRate: num(env.CACHE_ALERT_ENTITY_HIT_RATE, 'CACHE_ALERT_ENTITY_HIT_RATE'),
+      listHitRate: num(env.CACHE_ALERT_LIST_HIT_RATE, 'CACHE_ALERT_LIST_HIT_RATE'),
+      latencyRegression: num(env.CACHE_ALERT_LATENCY_REGRESSION, 'CACHE_ALERT_LATENCY_REGRESSION'),
+      memoryRatio: num(env.CACHE_ALERT_MEMORY_RATIO, 'CACHE_ALERT_MEMORY_RATIO'),
+      minSamples: num(env.CACHE_ALERT_MIN_SAMPLES, 'CACHE_ALERT_MIN_SAMPLES')
+    }
   }
 }

@@ -133,6 +133,32 @@ export class CacheManager {
     return await this.#write(key, escapeKeyPart(type), this.#tagsOfEntity(type, id, key), ttlMs, data, version)
   }
 
+  /**
+   * Write-through that a concurrent writer cannot undo: the tags' tokens are read before `load`
+   * reads the source, so a load overtaken by a later write (whose invalidation moves a token) is
+   * refused by the store, and with `versionOf` so is anything not newer than the cached entry.
+   * Loader errors escape; store errors become `error` events. Returns whether it was stored.
+   */
+  async refreshEntity<T> (type: string, id: string | number, load: Loader<T>, versionOf?: (value: T) => number | undefined): Promise<boolean> {
+    const key = this.entityKey(type, id)
+    const pattern = escapeKeyPart(type)
+    const tags = this.#tagsOfEntity(type, id, key)
+    // A load that began before this write must not be handed to callers who arrive after it.
+    this.#flight.forget(key)
+    let tokens: string[]
+    try {
+      tokens = await this.store.tagTokens(tags)
+    } catch (err) {
+      this.#emit({ type: 'error', pattern, key, op: 'tagTokens', error: err })
+      return false
+    }
+    const value = await load()
+    if (value === undefined || value === null) return false
+    const json = this.#encode(value, pattern, key)
+    if (json === undefined) return false
+    return await this.#store(key, pattern, tags, tokens, this.#entityTtl(type), json, versionOf?.(value))
+  }
+
   async invalidateEntity (type: string, id: string | number): Promise<void> {
     await this.invalidateTags([this.entityKey(type, id)])
   }

@@ -45,6 +45,8 @@ export class MemoryStore implements Store {
   #seq = 0
   /** Sequence point of the last tag eviction or deletion. */
   #lastDrop = 0
+  /** Sequence point of the last `fence` (a clear or a key deletion): fills that began before it are refused. */
+  #lastFence = 0
 
   constructor (opts: MemoryStoreOptions) {
     const { maxBytes } = opts
@@ -96,6 +98,7 @@ export class MemoryStore implements Store {
    */
   tokensUnchangedSince (tags: string[], since: number): string[] | undefined {
     checkTags(tags)
+    if (this.#lastFence > since) return undefined
     const out: string[] = []
     for (const tag of tags) {
       let rec = this.#tags.get(tag)
@@ -187,6 +190,20 @@ export class MemoryStore implements Store {
   clear (): void {
     this.#entries.clear()
     this.#tags.clear()
+    this.fence()
+  }
+
+  /**
+   * Marks a point that no fill may cross: `tokensUnchangedSince` refuses any fill whose L2 read
+   * began before it. Deleting keys changes no tag, so a fill racing a deletion needs this.
+   */
+  fence (): void {
+    this.#lastFence = ++this.#seq
+  }
+
+  /** The keys held (live or not yet found dead), most recently used first: for samplers and tools. */
+  keys (): IterableIterator<string> {
+    return this.#entries.keys()
   }
 
   /** Forgets one tag's token, as an LRU eviction would (tests use it). */

@@ -105,6 +105,66 @@ end
 return out
 `
 
+// Publishes a change on the bus channel and lists the bus members whose lease is still running,
+// with the milliseconds it has left (Redis time). Both happen in the same script as the change, so
+// no member can register between the change and the list without also receiving the message.
+const LUA_ANNOUNCE = `
+local function announce(membersKey, channel, message)
+  redis.call('PUBLISH', channel, message)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local m = redis.call('ZRANGEBYSCORE', membersKey, '(' .. now, '+inf', 'WITHSCORES')
+  local out = {}
+  for i = 1, #m, 2 do
+    out[#out + 1] = m[i]
+    out[#out + 1] = math.ceil(tonumber(m[i + 1]) - now)
+  end
+  return out
+end
+`
+
+// KEYS[1] counter, KEYS[2] members, KEYS[3..] tag keys; ARGV[1] tag ttl, ARGV[2] channel, ARGV[3] message
+const LUA_INVALIDATE_ANNOUNCE = LUA_TOKEN + LUA_ANNOUNCE + `
+local ttl = tonumber(ARGV[1])
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], newToken(KEYS[1], ttl), 'PX', ttl)
+end
+return announce(KEYS[2], ARGV[2], ARGV[3])
+`
+
+// KEYS[1] members, KEYS[2..] entry keys (may be none); ARGV[1] channel, ARGV[2] message
+const LUA_DELETE_ANNOUNCE = LUA_ANNOUNCE + `
+local n = 0
+if #KEYS > 1 then n = redis.call('UNLINK', unpack(KEYS, 2)) end
+local out = announce(KEYS[1], ARGV[1], ARGV[2])
+table.insert(out, 1, n)
+return out
+`
+
+// A bus member renews its lease only while Redis still sees its subscriber connection (someone is
+// subscribed to its private ack channel), and the renewal publishes a marker to that channel: the
+// member counts the lease from when the marker arrives, i.e. after every earlier message.
+// KEYS[1] members; ARGV[1] id, ARGV[2] ack channel, ARGV[3] lease ms, ARGV[4] marker.
+// Returns { renewed 0|1, live members other than this one }.
+const LUA_RENEW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local subs = redis.call('PUBSUB', 'NUMSUB', ARGV[2])
+local ok = 0
+if tonumber(subs[2]) > 0 then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[4])
+  ok = 1
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+redis.call('PEXPIRE', KEYS[1], lease * 20)
+local others = redis.call('ZCARD', KEYS[1]) - ok
+return { ok, others }
+`
+
 const LUA_INVALIDATE = LUA_TOKEN + `
 local ttl = tonumber(ARGV[1])
 for i = 2, #KEYS do
@@ -118,7 +178,10 @@ const CMD = {
   get: 'cacheCoreGetV1',
   set: 'cacheCoreSetV1',
   tags: 'cacheCoreTagTokensV1',
-  invalidate: 'cacheCoreInvalidateV1'
+  invalidate: 'cacheCoreInvalidateV1',
+  invalidateAnnounce: 'cacheCoreInvalidateAnnounceV1',
+  deleteAnnounce: 'cacheCoreDeleteAnnounceV1',
+  renew: 'cacheCoreBusRenewV1'
 } as const
 
 type EntryReply = [string | null, string | null, string | null, string | null, string | null, string | null, string | null] | null
@@ -128,6 +191,9 @@ interface ScriptedClient {
   [CMD.set]: (numKeys: number, ...args: string[]) => Promise<number>
   [CMD.tags]: (numKeys: number, ...args: string[]) => Promise<string[]>
   [CMD.invalidate]: (numKeys: number, ...args: string[]) => Promise<number>
+  [CMD.invalidateAnnounce]: (numKeys: number, ...args: string[]) => Promise<Array<string | number>>
+  [CMD.deleteAnnounce]: (numKeys: number, ...args: string[]) => Promise<Array<string | number>>
+  [CMD.renew]: (numKeys: number, ...args: string[]) => Promise<[number, number]>
 }
 
 const registered = new WeakSet<object>()
@@ -147,6 +213,37 @@ function registerScripts (client: Redis): ScriptedClient {
   return client as unknown as ScriptedClient
 }
 
+const registeredBus = new WeakSet<object>()
+
+/** The invalidation bus's scripts, registered on first use: a store without a bus never needs them. */
+function registerBusScripts (client: Redis): ScriptedClient {
+  if (!registeredBus.has(client)) {
+    client.defineCommand(CMD.invalidateAnnounce, { lua: LUA_INVALIDATE_ANNOUNCE })
+    client.defineCommand(CMD.deleteAnnounce, { lua: LUA_DELETE_ANNOUNCE })
+    client.defineCommand(CMD.renew, { lua: LUA_RENEW })
+    registeredBus.add(client)
+  }
+  return client as unknown as ScriptedClient
+}
+
+/** A change to publish on the invalidation bus, in the same script that makes it (see bus.ts). */
+export interface Announcement {
+  channel: string
+  message: string
+}
+
+/** A bus member whose lease was running when a change was published, and how long it has left. */
+export interface LiveMember {
+  id: string
+  remainingMs: number
+}
+
+function liveMembers (flat: Array<string | number>, from = 0): LiveMember[] {
+  const out: LiveMember[] = []
+  for (let i = from; i + 1 < flat.length; i += 2) out.push({ id: String(flat[i]), remainingMs: Number(flat[i + 1]) })
+  return out
+}
+
 export class RedisStore implements Store {
   readonly kind = 'redis' as const
   readonly prefix: string
@@ -157,6 +254,7 @@ export class RedisStore implements Store {
   /** ioredis adds its own keyPrefix to KEYS, but not to keys Lua derives or to SCAN results. */
   readonly #clientPrefix: string
   readonly #seqKey: string
+  readonly #membersKey: string
 
   constructor (opts: RedisStoreOptions) {
     if (opts.client === undefined || opts.client === null || typeof opts.client.defineCommand !== 'function') {
@@ -176,7 +274,13 @@ export class RedisStore implements Store {
     this.#clientPrefix = opts.client.options.keyPrefix ?? ''
     // `%s` cannot be an encoded tag (encodeTag only emits `%` + two hex digits).
     this.#seqKey = `${this.prefix}:tag:%seq`
+    this.#membersKey = `${this.prefix}:tag:%members`
     this.#scripts = registerScripts(opts.client)
+  }
+
+  /** Sorted set of bus members by lease end (Redis time, ms); `%m` cannot be an encoded tag. */
+  get membersKey (): string {
+    return this.#membersKey
   }
 
   entryKey (key: string): string {
@@ -253,6 +357,37 @@ export class RedisStore implements Store {
     if (tags.length === 0) return
     const keys = [...new Set(tags)].map((t) => this.tagKey(t))
     await this.#scripts[CMD.invalidate](keys.length + 1, this.#seqKey, ...keys, String(this.#tagTtlMs))
+  }
+
+  /** `invalidateTags`, publishing `announce` in the same script; returns the members to wait for. */
+  async invalidateTagsAnnounced (tags: string[], announce: Announcement): Promise<LiveMember[]> {
+    checkTags(tags)
+    const keys = [...new Set(tags)].map((t) => this.tagKey(t))
+    const flat = await registerBusScripts(this.client)[CMD.invalidateAnnounce](keys.length + 2, this.#seqKey, this.#membersKey, ...keys,
+      String(this.#tagTtlMs), announce.channel, announce.message)
+    return liveMembers(flat)
+  }
+
+  /** `delete` (possibly of no key), publishing `announce` in the same script. */
+  async deleteAnnounced (keys: string[], announce: Announcement): Promise<{ deleted: number, members: LiveMember[] }> {
+    const entryKeys = keys.map((k) => this.entryKey(k))
+    const flat = await registerBusScripts(this.client)[CMD.deleteAnnounce](entryKeys.length + 1, this.#membersKey, ...entryKeys,
+      announce.channel, announce.message)
+    return { deleted: Number(flat[0]), members: liveMembers(flat, 1) }
+  }
+
+  /**
+   * Renews a bus member's lease, only while a connection is subscribed to `ackChannel`, and then
+   * publishes `marker` there. Returns whether it was renewed and how many other members hold a lease.
+   */
+  async renewMember (id: string, ackChannel: string, leaseMs: number, marker: string): Promise<{ renewed: boolean, others: number }> {
+    const [ok, others] = await registerBusScripts(this.client)[CMD.renew](1, this.#membersKey, id, ackChannel, String(leaseMs), marker)
+    return { renewed: ok === 1, others: Number(others) }
+  }
+
+  /** Withdraws a member (clean shutdown), so writers stop waiting for it at once. */
+  async removeMember (id: string): Promise<void> {
+    await this.client.zrem(this.#membersKey, id)
   }
 
   async deletePattern (glob: string): Promise<number> {

@@ -1,0 +1,9 @@
+import t from 'tap'
+import { build } from '../helpers/build.ts'
+import { walkLifecycle } from './helpers/lifecycle.ts'
+
+// The real app: Postgres, the shared Redis under this test's own prefix, and the in-process L1 in front.
+t.test('a gig\'s whole lifecycle through the cached API: every read after every step equals the database', async (t) => {
+  const app = await build(t, { redis: true })
+  await walkLifecycle(t, app, { cacheUp: () => true })
+})
