@@ -40,6 +40,9 @@ export class MemoryStore implements Store {
   readonly prefix: string
   readonly maxBytes: number
   readonly #clock: Clock
+
+  /** The store's clock: a tier in front of another measures its own lifetimes by it. */
+  now (): number { return this.#clock.now() }
   readonly #entries: LRUCache<string, Rec>
   readonly #tags: LRUCache<string, TagRec>
   #seq = 0

@@ -83,7 +83,8 @@ export class TieredStore implements Store {
 
   #capped (entry: CacheEntry): CacheEntry {
     if (this.#l1MaxTtlMs === Number.POSITIVE_INFINITY) return entry
-    const limit = entry.storedAt + this.#l1MaxTtlMs
+    // Counted from this fill, not from the L2 write: an entry older than the cap must still reach L1.
+    const limit = this.l1.now() + this.#l1MaxTtlMs
     if (entry.staleUntil <= limit) return entry
     return { ...entry, freshUntil: Math.min(entry.freshUntil, limit), staleUntil: limit }
   }
