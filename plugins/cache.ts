@@ -7,6 +7,7 @@ import type { CacheEntry, Store } from '../src/cache/store.ts'
 import { resilienceOf, StoreUnavailableError, type BreakerState } from '../src/cache/resilient-store.ts'
 import { resolveTtl, withJitter, type TtlTable } from '../src/cache/ttl.ts'
 import { systemClock, type Clock } from '../src/cache/clock.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 /** Route-level response caching, declared in `config.cache`. */
 export interface RouteCacheOptions<TtlName extends string = string> {
@@ -108,7 +109,12 @@ interface CacheState {
   startedAt: number
   /** An expired entry still inside its staleIfError window: sent if the handler fails with a 5xx. */
   stale?: CacheEntry
+  /** Set when this request leads the fill of its key: wakes the requests waiting for it. */
+  release?: () => void
 }
+
+// Followers never wait on a leader longer than this (a leader whose response never finishes).
+const FILL_WAIT_MS = 2000
 
 /** Why a route option is wrong, naming the route: thrown at boot. */
 export class CacheConfigError extends Error {
@@ -238,6 +244,8 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
   // A background refresh is an internal request carrying this header; the secret dies with the
   // process, so no client can force a refresh (or skip the cache) by sending it.
   const revalidateSecret = randomBytes(16).toString('hex')
+  // Route fills in progress in this process, by key: concurrent cold misses wait for one handler.
+  const fills = new Map<string, Promise<void>>()
   const revalidating = new Set<string>()
 
   const ctxOf = (request: FastifyRequest) => ({
@@ -291,6 +299,29 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
       } catch (err) {
         emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'get', error: err })
         return
+      }
+      if (entry === undefined && request.method === 'GET') {
+        const pending = fills.get(key)
+        if (pending === undefined) {
+          // The first miss leads the fill; concurrent misses on this key wait for it below.
+          let wake!: () => void
+          const fill = new Promise<void>((resolve) => { wake = resolve })
+          fills.set(key, fill)
+          request.cacheState.release = () => {
+            if (fills.get(key) === fill) fills.delete(key)
+            wake()
+          }
+          return
+        }
+        await Promise.race([pending, sleep(FILL_WAIT_MS, undefined, { ref: false })])
+        // Looked up again rather than taken from the leader: the store only returns it if no
+        // invalidation moved its tags since the leader's read, which keeps read-your-writes.
+        try {
+          entry = await store.get(key)
+        } catch (err) {
+          emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'get', error: err })
+          return
+        }
       }
       if (entry === undefined) return
       const now = clock.now()
@@ -360,41 +391,49 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
       const state = request.cacheState
       if (state === null) return payload
       request.cacheState = null
-      if (reply.statusCode >= 500 && state.stale !== undefined && clock.now() < state.stale.freshUntil + c.sieMs) {
-        return sendStale(request, reply, c, state.stale)
-      }
-      reply.header('x-cache', 'MISS')
-      emit({ type: 'miss', pattern: c.key.pattern, route: c.route, durationMs: performance.now() - state.startedAt })
-      if (state.tokens === undefined || state.tags === undefined || reply.statusCode !== 200 || typeof payload !== 'string') return payload
-      if (reply.getHeader('set-cookie') !== undefined) return payload
-      const cc = header(reply, 'cache-control').toLowerCase()
-      if (cc.includes('no-store') || (c.scope === 'public' && cc.includes('private'))) return payload
-      if (header(reply, 'vary').includes('*')) return payload
-      if (overridesOrigin(request)) return payload
-      const bytes = Buffer.byteLength(payload)
-      if (bytes > maxEntryBytes) return payload
-      const etag = etagOf(payload)
-      const contentType = header(reply, 'content-type') || 'application/json; charset=utf-8'
-      reply.header('etag', etag).header('cache-control', c.cacheControl)
-      const notModified = etagMatches(request.headers['if-none-match'], etag)
       try {
-        const stored = await store.set(state.key, payload, etag + ETAG_META + contentType, {
-          ttlMs: withJitter(c.ttlMs),
-          staleMs: Math.max(c.swrMs, c.sieMs),
-          tags: state.tags,
-          tokens: state.tokens
-        })
-        emit({ type: 'set', pattern: c.key.pattern, route: c.route, bytes, stored })
-      } catch (err) {
-        emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'set', error: err })
+        return await storeResponse(request, reply, payload, c, state)
+      } finally {
+        state.release?.()
       }
-      if (notModified) {
-        // The client already holds these bytes (its entry outlived ours): confirm instead of resending.
-        reply.code(304).removeHeader('content-type')
-        return ''
-      }
-      return payload
     }
+  }
+
+  async function storeResponse (request: FastifyRequest, reply: FastifyReply, payload: unknown, c: CompiledRoute, state: CacheState): Promise<unknown> {
+    if (reply.statusCode >= 500 && state.stale !== undefined && clock.now() < state.stale.freshUntil + c.sieMs) {
+      return sendStale(request, reply, c, state.stale)
+    }
+    reply.header('x-cache', 'MISS')
+    emit({ type: 'miss', pattern: c.key.pattern, route: c.route, durationMs: performance.now() - state.startedAt })
+    if (state.tokens === undefined || state.tags === undefined || reply.statusCode !== 200 || typeof payload !== 'string') return payload
+    if (reply.getHeader('set-cookie') !== undefined) return payload
+    const cc = header(reply, 'cache-control').toLowerCase()
+    if (cc.includes('no-store') || (c.scope === 'public' && cc.includes('private'))) return payload
+    if (header(reply, 'vary').includes('*')) return payload
+    if (overridesOrigin(request)) return payload
+    const bytes = Buffer.byteLength(payload)
+    if (bytes > maxEntryBytes) return payload
+    const etag = etagOf(payload)
+    const contentType = header(reply, 'content-type') || 'application/json; charset=utf-8'
+    reply.header('etag', etag).header('cache-control', c.cacheControl)
+    const notModified = etagMatches(request.headers['if-none-match'], etag)
+    try {
+      const stored = await store.set(state.key, payload, etag + ETAG_META + contentType, {
+        ttlMs: withJitter(c.ttlMs),
+        staleMs: Math.max(c.swrMs, c.sieMs),
+        tags: state.tags,
+        tokens: state.tokens
+      })
+      emit({ type: 'set', pattern: c.key.pattern, route: c.route, bytes, stored })
+    } catch (err) {
+      emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'set', error: err })
+    }
+    if (notModified) {
+      // The client already holds these bytes (its entry outlived ours): confirm instead of resending.
+      reply.code(304).removeHeader('content-type')
+      return ''
+    }
+    return payload
   }
 
   function compiledInvalidate (route: string, tags: CompiledKeyTemplate[]): onSendHookHandler {
