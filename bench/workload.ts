@@ -2,21 +2,13 @@ import { createHmac } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
+import { mulberry32 } from '../drizzle/seed-data.ts'
 
 /** A request of a workload file: one line, `METHOD\tPATH\tBEARER\tBODY` (empty fields allowed). */
 export interface BenchRequest { method: string, path: string, token?: string, body?: string }
 
-/** Deterministic PRNG (mulberry32): the same seed gives the same request lists on every run. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Deterministic PRNG: the same seed gives the same request lists on every run. */
+export const prng = mulberry32
 
 /** Draws ranks 0..n-1 with P(rank r) ∝ 1/(r+1)^s, by binary search over the cumulative weights. */
 export function zipf (n: number, s: number, rand: () => number): () => number {

@@ -83,8 +83,8 @@ export async function seedDemoIfEmpty (db: Db): Promise<boolean> {
   return true
 }
 
-// Deterministic PRNG so `--gigs N` always yields the same data.
-function mulberry32 (seed: number): () => number {
+/** Deterministic PRNG (mulberry32): `--gigs N` and the bench's request lists are the same every run. */
+export function mulberry32 (seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6D2B79F5) >>> 0
