@@ -71,6 +71,9 @@ t.test('the dashboard shows the patterns after traffic, and a forced low hit rat
   for (let id = 2; id <= 7; id++) await app.inject(`/gigs/${id}`)
   const alert = page.locator('[data-alert="hit_rate:gig"]')
   await alert.waitFor({ timeout: 10_000 })
+  // The page polls while the six requests run: it may first show an intermediate figure (2/5, 2/6 …).
+  await page.waitForFunction(() => document.querySelector('[data-alert="hit_rate:gig"]')?.textContent?.includes('(2/9)') === true,
+    undefined, { timeout: 10_000 }).catch(() => {})
   t.match(await alert.textContent(), /hit rate of entity pattern "gig" is 22\.2% \(2\/9\), below 70%/)
   t.match(await gigRow.locator('td[data-col="window-hit-rate"]').getAttribute('class'), /low/, 'the rate is marked low in the table')
   t.same(errors, [], 'no script errors in the page')
