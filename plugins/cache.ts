@@ -108,7 +108,7 @@ interface CacheState {
   tokens?: string[]
   startedAt: number
   /** An expired entry still inside its staleIfError window: sent if the handler fails with a 5xx. */
-  stale?: CacheEntry
+  stale?: Readonly<CacheEntry>
   /** Set when this request leads the fill of its key: wakes the requests waiting for it. */
   release?: () => void
 }
@@ -254,7 +254,7 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
     user: request.caller
   })
 
-  function ageOf (entry: CacheEntry, now: number): string {
+  function ageOf (entry: Readonly<CacheEntry>, now: number): string {
     return String(Math.max(0, Math.floor((now - entry.storedAt) / 1000)))
   }
 
@@ -280,74 +280,106 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
     })
   }
 
+  // What a lookup found, sent: true when the request was answered (hit, stale, 304), false when
+  // the handler must run (nothing usable, or an expired entry kept only for staleIfError).
+  function answer (request: FastifyRequest, reply: FastifyReply, c: CompiledRoute, state: CacheState, entry: Readonly<CacheEntry>): boolean {
+    const now = clock.now()
+    let stale = false
+    if (now >= entry.freshUntil) {
+      if (now < entry.freshUntil + c.swrMs) {
+        stale = true
+        revalidate(request, c, state.key)
+      } else {
+        if (now < entry.freshUntil + c.sieMs) state.stale = entry
+        return false
+      }
+    }
+    request.cacheState = null
+    const meta = readMeta(entry)
+    reply.header('x-cache', stale ? 'STALE' : 'HIT')
+      .header('age', ageOf(entry, now))
+      .header('etag', meta.etag)
+      .header('cache-control', c.cacheControl)
+    if (stale) {
+      emit({ type: 'stale', pattern: c.key.pattern, route: c.route, reason: 'revalidate', ageMs: now - entry.storedAt })
+    } else {
+      emit({ type: 'hit', pattern: c.key.pattern, route: c.route, durationMs: performance.now() - state.startedAt })
+    }
+    if (etagMatches(request.headers['if-none-match'], meta.etag)) reply.code(304).send()
+    else reply.header('content-type', meta.contentType).send(entry.value)
+    return true
+  }
+
+  // The store could not answer without I/O: ask it, and on a cold miss lead or join the fill.
+  async function lookupAsync (request: FastifyRequest, reply: FastifyReply, c: CompiledRoute, state: CacheState): Promise<boolean> {
+    const { key } = state
+    let entry: Readonly<CacheEntry> | undefined
+    try {
+      entry = await store.get(key)
+    } catch (err) {
+      emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'get', error: err })
+      return false
+    }
+    if (entry === undefined && request.method === 'GET') {
+      const pending = fills.get(key)
+      if (pending === undefined) {
+        // The first miss leads the fill; concurrent misses on this key wait for it below.
+        let wake!: () => void
+        const fill = new Promise<void>((resolve) => { wake = resolve })
+        fills.set(key, fill)
+        state.release = () => {
+          if (fills.get(key) === fill) fills.delete(key)
+          wake()
+        }
+        return false
+      }
+      await Promise.race([pending, sleep(FILL_WAIT_MS, undefined, { ref: false })])
+      // Looked up again rather than taken from the leader: the store only returns it if no
+      // invalidation moved its tags since the leader's read, which keeps read-your-writes.
+      try {
+        entry = await store.get(key)
+      } catch (err) {
+        emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'get', error: err })
+        return false
+      }
+    }
+    return entry !== undefined && answer(request, reply, c, state, entry)
+  }
+
   function compiledLookup (c: CompiledRoute): onRequestHookHandler {
-    return async function cacheLookup (request, reply) {
+    // Callback style on purpose: a hit an in-process tier answers costs no promise and no microtask.
+    return function cacheLookup (request, reply, done) {
       const started = performance.now()
       if (c.scope === 'public' ? (request.headers.authorization !== undefined || request.headers.cookie !== undefined) : !request.caller) {
         // A signed-in caller's answer may be personal: the handler answers and nothing is stored.
         reply.header('x-cache', 'BYPASS')
         emit({ type: 'bypass', pattern: c.key.pattern, route: c.route })
+        done()
         return
       }
       const key = requestKey(c.key, c.scope, ctxOf(request))
-      request.cacheState = { route: c, key, startedAt: started }
+      const state: CacheState = { route: c, key, startedAt: started }
+      request.cacheState = state
       // The background refresh itself: straight to the handler, and store what it answers.
-      if (request.headers['x-cache-revalidate'] === revalidateSecret) return
-      let entry
-      try {
-        entry = await store.get(key)
-      } catch (err) {
-        emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'get', error: err })
+      if (request.headers['x-cache-revalidate'] === revalidateSecret) {
+        done()
         return
       }
-      if (entry === undefined && request.method === 'GET') {
-        const pending = fills.get(key)
-        if (pending === undefined) {
-          // The first miss leads the fill; concurrent misses on this key wait for it below.
-          let wake!: () => void
-          const fill = new Promise<void>((resolve) => { wake = resolve })
-          fills.set(key, fill)
-          request.cacheState.release = () => {
-            if (fills.get(key) === fill) fills.delete(key)
-            wake()
-          }
-          return
-        }
-        await Promise.race([pending, sleep(FILL_WAIT_MS, undefined, { ref: false })])
-        // Looked up again rather than taken from the leader: the store only returns it if no
-        // invalidation moved its tags since the leader's read, which keeps read-your-writes.
-        try {
-          entry = await store.get(key)
-        } catch (err) {
-          emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'get', error: err })
-          return
-        }
+      let local: Readonly<CacheEntry> | undefined
+      try {
+        local = store.peek?.(key)
+      } catch (err) {
+        emit({ type: 'error', pattern: c.key.pattern, route: c.route, op: 'get', error: err })
+        done()
+        return
       }
-      if (entry === undefined) return
-      const now = clock.now()
-      let stale = false
-      if (now >= entry.freshUntil) {
-        if (now < entry.freshUntil + c.swrMs) {
-          stale = true
-          revalidate(request, c, key)
-        } else {
-          if (now < entry.freshUntil + c.sieMs) request.cacheState.stale = entry
-          return
-        }
+      // Answered requests end here: the reply is sent, and done() must not run the route on.
+      if (local !== undefined && answer(request, reply, c, state, local)) return
+      if (local !== undefined) {
+        done()
+        return
       }
-      request.cacheState = null
-      const meta = readMeta(entry)
-      reply.header('x-cache', stale ? 'STALE' : 'HIT')
-        .header('age', ageOf(entry, now))
-        .header('etag', meta.etag)
-        .header('cache-control', c.cacheControl)
-      if (stale) {
-        emit({ type: 'stale', pattern: c.key.pattern, route: c.route, reason: 'revalidate', ageMs: now - entry.storedAt })
-      } else {
-        emit({ type: 'hit', pattern: c.key.pattern, route: c.route, durationMs: performance.now() - started })
-      }
-      if (etagMatches(request.headers['if-none-match'], meta.etag)) return reply.code(304).send()
-      return reply.header('content-type', meta.contentType).send(entry.value)
+      lookupAsync(request, reply, c, state).then((answered) => { if (!answered) done() }, done)
     }
   }
 
@@ -368,7 +400,7 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
   }
 
   // The handler failed (database down) but an expired entry is inside its staleIfError window.
-  function sendStale (request: FastifyRequest, reply: FastifyReply, c: CompiledRoute, entry: CacheEntry): string {
+  function sendStale (request: FastifyRequest, reply: FastifyReply, c: CompiledRoute, entry: Readonly<CacheEntry>): string {
     const now = clock.now()
     const meta = readMeta(entry)
     reply.code(200)
@@ -387,15 +419,21 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
   }
 
   function compiledStore (c: CompiledRoute): onSendHookHandler {
-    return async function cacheStore (request, reply, payload) {
+    // Callback style: on a hit (no state) it passes the payload on without a promise.
+    return function cacheStore (request, reply, payload, done) {
       const state = request.cacheState
-      if (state === null) return payload
-      request.cacheState = null
-      try {
-        return await storeResponse(request, reply, payload, c, state)
-      } finally {
-        state.release?.()
+      if (state === null) {
+        done(null, payload)
+        return
       }
+      request.cacheState = null
+      storeResponse(request, reply, payload, c, state).then((out) => {
+        state.release?.()
+        done(null, out)
+      }, (err: unknown) => {
+        state.release?.()
+        done(err as Error)
+      })
     }
   }
 

@@ -1,10 +1,9 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
 import fp from 'fastify-plugin'
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
+import type { FastifyInstance, RouteOptions, onResponseHookHandler } from 'fastify'
 import { AlertMonitor, type AlertLogger, type AlertThresholds } from '../src/cache/alerts.ts'
 import type { Clock } from '../src/cache/clock.ts'
-import { CacheMetrics, type MemorySample, type PatternKind } from '../src/cache/metrics.ts'
+import { CacheMetrics, LATENCY_BUCKETS_MS, type LatencyStat, type MemorySample, type PatternKind } from '../src/cache/metrics.ts'
 import type { MemoryStore } from '../src/cache/memory-store.ts'
 import type { RedisStore } from '../src/cache/redis-store.ts'
 import { escapeGlob, type Store } from '../src/cache/store.ts'
@@ -226,11 +225,39 @@ export async function sampleRedisMemory (store: RedisStore, patternOf: (key: str
   return { samples, complete: cursor === '0' }
 }
 
-const LATENCY_BUCKETS_S = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+const BUCKET_BOUNDS_S = LATENCY_BUCKETS_MS.map((ms) => ms / 1000)
 
-function routeOf (request: FastifyRequest): string | undefined {
-  const url = request.routeOptions.url
-  return url === undefined ? undefined : `${request.method} ${url}`
+interface HistogramSeries { labels: Record<string, string>, stat: Readonly<LatencyStat> }
+
+/**
+ * A Prometheus histogram exported from the aggregator's own bucket counts when scraped. The
+ * aggregator already counts every latency into the same buckets; a prom-client `observe()` per
+ * request on top (label hashing, an object per call) cost a cache hit more than the lookup did.
+ */
+function scrapedHistogram (name: string, help: string, series: () => Iterable<HistogramSeries>): Metric {
+  const histogram = {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get () {
+      const values: Array<{ labels: Record<string, string | number>, value: number, metricName: string }> = []
+      for (const { labels, stat } of series()) {
+        let cumulative = 0
+        BUCKET_BOUNDS_S.forEach((le, i) => {
+          cumulative += stat.buckets[i] ?? 0
+          values.push({ labels: { ...labels, le }, value: cumulative, metricName: `${name}_bucket` })
+        })
+        values.push({ labels: { ...labels, le: '+Inf' }, value: stat.count, metricName: `${name}_bucket` })
+        values.push({ labels, value: stat.sumMs / 1000, metricName: `${name}_sum` })
+        values.push({ labels, value: stat.count, metricName: `${name}_count` })
+      }
+      return { name, help, type: 'histogram', aggregator: 'sum', values }
+    },
+    reset () {}
+  }
+  // prom-client's registry only calls get() and reset(); its Metric type also lists internals.
+  return histogram as unknown as Metric
 }
 
 async function metrics (app: FastifyInstance, opts: MetricsPluginOptions): Promise<void> {
@@ -240,25 +267,7 @@ async function metrics (app: FastifyInstance, opts: MetricsPluginOptions): Promi
   const registry = new Registry()
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry })
 
-  const lookupSeconds = new Histogram({
-    name: 'cache_lookup_duration_seconds',
-    help: 'Time of a cache lookup that hit, or of a miss including its load, by key pattern',
-    labelNames: ['pattern', 'result'] as const,
-    buckets: LATENCY_BUCKETS_S,
-    registers: [registry]
-  })
-  const responseSeconds = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'Response time by route (method and URL pattern) and x-cache value (HIT, MISS, BYPASS, STALE, NONE)',
-    labelNames: ['route', 'cache'] as const,
-    buckets: LATENCY_BUCKETS_S,
-    registers: [registry]
-  })
-
-  // Which route a route-less manager event (getEntity behind a handler, write-through) serves.
-  const routeContext = new AsyncLocalStorage<string>()
   const cacheMetrics = new CacheMetrics({
-    currentRoute: () => routeContext.getStore(),
     ...(opts.clock === undefined ? {} : { clock: opts.clock }),
     ...(opts.windowMs === undefined ? {} : { windowMs: opts.windowMs }),
     ...(opts.baselineMs === undefined ? {} : { baselineMs: opts.baselineMs }),
@@ -273,10 +282,6 @@ async function metrics (app: FastifyInstance, opts: MetricsPluginOptions): Promi
     breaker: () => {
       const b = (app as unknown as { cacheBreaker?: { state?: unknown } }).cacheBreaker
       return typeof b?.state === 'string' ? b.state : breakerOf(opts.store)
-    },
-    onObserve: (o) => {
-      if (o.kind === 'lookup') lookupSeconds.observe({ pattern: o.pattern, result: o.result }, o.ms / 1000)
-      else responseSeconds.observe({ route: o.route, cache: o.cache }, o.ms / 1000)
     }
   })
   const log: AlertLogger = {
@@ -290,7 +295,25 @@ async function metrics (app: FastifyInstance, opts: MetricsPluginOptions): Promi
   })
   const evaluate = (): void => { alerts.evaluate(cacheMetrics.alertInput()) }
 
-  // Counters are read from the aggregator at scrape time: nothing but the aggregator runs per event.
+  // Counters and histograms are read from the aggregator at scrape time: nothing but the
+  // aggregator runs per event.
+  registry.registerMetric(scrapedHistogram(
+    'cache_lookup_duration_seconds',
+    'Time of a cache lookup that hit, or of a miss including its load, by key pattern',
+    function * () {
+      for (const [pattern, p] of cacheMetrics.patternTotals()) {
+        yield { labels: { pattern, result: 'hit' }, stat: p.hitLatency }
+        yield { labels: { pattern, result: 'miss' }, stat: p.missLatency }
+      }
+    }))
+  registry.registerMetric(scrapedHistogram(
+    'http_request_duration_seconds',
+    'Response time by route (method and URL pattern) and x-cache value (HIT, MISS, BYPASS, STALE, NONE)',
+    function * () {
+      for (const [route, r] of cacheMetrics.routeTotals()) {
+        for (const [cache, stat] of r.responses) yield { labels: { route, cache }, stat }
+      }
+    }))
   registry.registerMetric(new Counter({
     name: 'cache_lookups_total',
     help: 'Cache lookups by key pattern, route (method and URL pattern; "none" outside a request) and result (hit, miss, stale, bypass)',
@@ -461,22 +484,20 @@ async function metrics (app: FastifyInstance, opts: MetricsPluginOptions): Promi
   app.decorate('cacheAlerts', alerts)
   app.decorate('metricsRegistry', registry)
 
-  // Entered at preValidation, after any body is read: stream callbacks would lose the context.
-  app.addHook('preValidation', (request, _reply, done) => {
-    const route = routeOf(request)
-    if (route === undefined) done()
-    else routeContext.run(route, done)
-  })
-
   const untimed = opts.untimed ?? ['/metrics', '/cache/', '/docs']
-  // Callback style: no promise per response.
-  app.addHook('onResponse', (request, reply, done) => {
-    const url = request.routeOptions.url
-    if (url !== undefined && !untimed.some((p) => url === p || url.startsWith(p))) {
+  // Per route, with its label made once: no route lookup, string building or promise per response.
+  app.addHook('onRoute', (route) => {
+    if (untimed.some((p) => route.url === p || route.url.startsWith(p))) return
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    const labels = new Map(methods.map((m) => [m, `${m} ${route.url}`]))
+    const timeResponse: onResponseHookHandler = (request, reply, done) => {
       const cache = reply.getHeader('x-cache')
-      cacheMetrics.recordResponse(`${request.method} ${url}`, reply.elapsedTime, typeof cache === 'string' ? cache : undefined)
+      const label = labels.get(request.method) ?? `${request.method} ${route.url}`
+      cacheMetrics.recordResponse(label, reply.elapsedTime, typeof cache === 'string' ? cache : undefined)
+      done()
     }
-    done()
+    const existing = route.onResponse
+    route.onResponse = existing === undefined ? [timeResponse] : [...(Array.isArray(existing) ? existing : [existing]), timeResponse]
   })
 
   const index = new RouteIndex()

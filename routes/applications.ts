@@ -16,8 +16,6 @@ const ApplicationPatchBody = Type.Partial(ApplicationBody, { additionalPropertie
 const ApplicationRef = Type.Ref(Application)
 
 const applicationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const ctx = app.domain
-
   app.post('/gigs/:id/applications', {
     config: { invalidate: { events: ['application.created'] } },
     onRequest: app.requireUser,
@@ -30,7 +28,7 @@ const applicationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: ApplicationRef, ...errorResponses(400, 401, 403, 404, 409) }
     }
   }, async (request, reply) => {
-    const application = await createApplication(ctx, request.caller!, request.params.id, request.body)
+    const application = await createApplication(request.domain, request.caller!, request.params.id, request.body)
     return reply.code(201).send(application)
   })
 
@@ -44,7 +42,7 @@ const applicationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: Type.Array(ApplicationRef), ...errorResponses(400, 401, 403, 404) }
     }
-  }, async (request) => gigApplications(ctx, request.caller!, request.params.id))
+  }, async (request) => gigApplications(request.domain, request.caller!, request.params.id))
 
   app.get('/applications/:id', {
     onRequest: app.requireUser,
@@ -55,7 +53,7 @@ const applicationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: ApplicationRef, ...errorResponses(400, 401, 403, 404) }
     }
-  }, async (request) => getApplication(ctx, request.caller!, request.params.id))
+  }, async (request) => getApplication(request.domain, request.caller!, request.params.id))
 
   app.patch('/applications/:id', {
     config: { invalidate: { events: ['application.updated'] } },
@@ -68,7 +66,7 @@ const applicationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: ApplicationPatchBody,
       response: { 200: ApplicationRef, ...errorResponses(400, 401, 403, 404, 409) }
     }
-  }, async (request) => updateApplication(ctx, request.caller!, request.params.id, request.body))
+  }, async (request) => updateApplication(request.domain, request.caller!, request.params.id, request.body))
 
   app.post('/applications/:id/accept', {
     config: { invalidate: { events: ['application.accepted', 'gig.status_changed', 'application.rejected'] } },
@@ -84,7 +82,7 @@ const applicationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...errorResponses(400, 401, 403, 404, 409)
       }
     }
-  }, async (request) => acceptApplication(ctx, request.caller!, request.params.id))
+  }, async (request) => acceptApplication(request.domain, request.caller!, request.params.id))
 
   app.post('/applications/:id/reject', {
     config: { invalidate: { events: ['application.rejected'] } },
@@ -96,7 +94,7 @@ const applicationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: ApplicationRef, ...errorResponses(400, 401, 403, 404, 409) }
     }
-  }, async (request) => rejectApplication(ctx, request.caller!, request.params.id))
+  }, async (request) => rejectApplication(request.domain, request.caller!, request.params.id))
 
   app.post('/applications/:id/withdraw', {
     config: { invalidate: { events: ['application.updated'] } },
@@ -108,7 +106,7 @@ const applicationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: ApplicationRef, ...errorResponses(400, 401, 403, 404, 409) }
     }
-  }, async (request) => withdrawApplication(ctx, request.caller!, request.params.id))
+  }, async (request) => withdrawApplication(request.domain, request.caller!, request.params.id))
 }
 
 export default applicationsRoutes

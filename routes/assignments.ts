@@ -6,8 +6,6 @@ import { Assignment, bearer, errorResponses, IdParams, StringEnum } from './sche
 const PaymentStatus = StringEnum(['unpaid', 'escrowed', 'paid', 'refunded'])
 
 const assignmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const ctx = app.domain
-
   app.get('/assignments/:id', {
     onRequest: app.requireUser,
     schema: {
@@ -17,7 +15,7 @@ const assignmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: Type.Ref(Assignment), ...errorResponses(400, 401, 403, 404) }
     }
-  }, async (request) => getAssignment(ctx, request.caller!, request.params.id))
+  }, async (request) => getAssignment(request.domain, request.caller!, request.params.id))
 
   app.post('/assignments/:id/payment', {
     config: { invalidate: { events: ['assignment.payment_updated'] } },
@@ -30,7 +28,7 @@ const assignmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ status: PaymentStatus }, { additionalProperties: false }),
       response: { 200: Type.Ref(Assignment), ...errorResponses(400, 401, 403, 404, 409) }
     }
-  }, async (request) => updatePayment(ctx, request.caller!, request.params.id, request.body.status))
+  }, async (request) => updatePayment(request.domain, request.caller!, request.params.id, request.body.status))
 }
 
 export default assignmentsRoutes

@@ -30,8 +30,6 @@ const ApplicantLeaderboard = Type.Array(Type.Object({
 }))
 
 const catalogRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const ctx = app.domain
-
   app.get('/categories', {
     config: { cache: { key: KEYS.categories.template, ttl: KEYS.categories.ttl } },
     schema: {
@@ -39,7 +37,7 @@ const catalogRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Every category with its number of open gigs',
       response: { 200: CategoryList }
     }
-  }, async () => categoriesWithCounts(ctx))
+  }, async (request) => categoriesWithCounts(request.domain))
 
   app.get('/skills/popular', {
     config: { cache: { key: KEYS.popular_skills.template, ttl: KEYS.popular_skills.ttl } },
@@ -48,7 +46,7 @@ const catalogRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'The 20 skills most listed by open gigs, with counts',
       response: { 200: SkillRanking }
     }
-  }, async () => popularSkills(ctx))
+  }, async (request) => popularSkills(request.domain))
 
   app.get('/stats/daily', {
     schema: {
@@ -62,7 +60,7 @@ const catalogRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...errorResponses(400)
       }
     }
-  }, async (request) => dailyStats(ctx, request.query.days))
+  }, async (request) => dailyStats(request.domain, request.query.days))
 
   app.get('/leaderboards/creators', {
     config: { cache: { key: KEYS['leaderboard:creators'].template, ttl: KEYS['leaderboard:creators'].ttl } },
@@ -71,7 +69,7 @@ const catalogRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'The 10 users with the most published gigs',
       response: { 200: CreatorLeaderboard }
     }
-  }, async () => topCreators(ctx))
+  }, async (request) => topCreators(request.domain))
 
   app.get('/leaderboards/applicants', {
     config: { cache: { key: KEYS['leaderboard:applicants'].template, ttl: KEYS['leaderboard:applicants'].ttl } },
@@ -80,7 +78,7 @@ const catalogRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'The 10 users with the most accepted applications',
       response: { 200: ApplicantLeaderboard }
     }
-  }, async () => topApplicants(ctx))
+  }, async (request) => topApplicants(request.domain))
 }
 
 export default catalogRoutes

@@ -32,8 +32,6 @@ function parseIfMatch (value: string | undefined): number | undefined {
 }
 
 const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const ctx = app.domain
-
   app.get('/gigs', {
     config: { cache: { key: KEYS.gig_list.template, ttl: KEYS.gig_list.ttl, tags: [ALL_GIG_LISTINGS] } },
     schema: {
@@ -50,7 +48,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }, { additionalProperties: false }),
       response: { 200: GigPage, ...errorResponses(400) }
     }
-  }, async (request) => listGigs(ctx, request.query))
+  }, async (request) => listGigs(request.domain, request.query))
 
   app.get('/featured', {
     config: { cache: { key: KEYS.featured_gigs.template, ttl: KEYS.featured_gigs.ttl } },
@@ -59,7 +57,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Open featured gigs',
       response: { 200: GigList }
     }
-  }, async () => featuredGigs(ctx))
+  }, async (request) => featuredGigs(request.domain))
 
   app.get('/gigs/:id', {
     config: { cache: { key: KEYS.gig.template, ttl: KEYS.gig.ttl } },
@@ -70,7 +68,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Gig, ...errorResponses(400, 401, 404) }
     }
   }, async (request) => {
-    const gig = await getGig(ctx, request.params.id, request.caller)
+    const gig = await getGig(request.domain, request.params.id, request.caller)
     if (request.caller) await app.sessions.recordView(request.caller.id, gig.id)
     return gig
   })
@@ -86,7 +84,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: Gig, ...errorResponses(400, 401, 409) }
     }
   }, async (request, reply) => {
-    const gig = await createGig(ctx, request.caller!, request.body)
+    const gig = await createGig(request.domain, request.caller!, request.body)
     return reply.code(201).send(gig)
   })
 
@@ -102,7 +100,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: GigPatchBody,
       response: { 200: Gig, ...errorResponses(400, 401, 403, 404, 409) }
     }
-  }, async (request) => updateGig(ctx, request.caller!, request.params.id, request.body, parseIfMatch(request.headers['if-match'])))
+  }, async (request) => updateGig(request.domain, request.caller!, request.params.id, request.body, parseIfMatch(request.headers['if-match'])))
 
   app.delete('/gigs/:id', {
     config: { invalidate: { events: ['gig.deleted'] } },
@@ -115,7 +113,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 409) }
     }
   }, async (request, reply) => {
-    await deleteGig(ctx, request.caller!, request.params.id)
+    await deleteGig(request.domain, request.caller!, request.params.id)
     return reply.code(204).send(null)
   })
 
@@ -130,7 +128,7 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ status: GigStatus }, { additionalProperties: false }),
       response: { 200: Gig, ...errorResponses(400, 401, 403, 404, 409) }
     }
-  }, async (request) => changeGigStatus(ctx, request.caller!, request.params.id, request.body.status))
+  }, async (request) => changeGigStatus(request.domain, request.caller!, request.params.id, request.body.status))
 }
 
 export default gigRoutes

@@ -34,8 +34,6 @@ async function assertOwnDraft (ctx: DomainContext, caller: Caller, gigId: number
 }
 
 const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const ctx = app.domain
-
   app.get('/me/recent-views', {
     onRequest: app.requireUser,
     schema: {
@@ -69,7 +67,7 @@ const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const caller = request.caller!
-    await assertOwnDraft(ctx, caller, request.params.gigId)
+    await assertOwnDraft(request.domain, caller, request.params.gigId)
     return app.sessions.saveDraft(caller.id, request.params.gigId, request.body.data)
   })
 

@@ -32,8 +32,6 @@ const SearchQuery = Type.Object({
 }, { additionalProperties: false })
 
 const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const ctx = app.domain
-
   app.get('/search', {
     config: { cache: { key: KEYS.search.template, ttl: KEYS.search.ttl, tags: [ALL_SEARCH_RESULTS] } },
     schema: {
@@ -45,7 +43,7 @@ const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { page, pageSize } = request.query
     const criteria = normaliseSearch(request.query)
-    const result = await searchGigs(ctx, criteria, page, pageSize)
+    const result = await searchGigs(request.domain, criteria, page, pageSize)
     if (request.caller && hasCriteria(criteria)) {
       // history is a convenience: losing it must never cost the caller their results
       try {

@@ -18,8 +18,6 @@ const SubmissionRef = Type.Ref(Submission)
 const SubmissionList = Type.Array(SubmissionRef)
 
 const submissionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const ctx = app.domain
-
   app.post('/gigs/:id/submissions', {
     config: { invalidate: { events: ['submission.created'] } },
     onRequest: app.requireUser,
@@ -32,7 +30,7 @@ const submissionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: SubmissionRef, ...errorResponses(400, 401, 403, 404, 409) }
     }
   }, async (request, reply) => {
-    const submission = await createSubmission(ctx, request.caller!, request.params.id, request.body)
+    const submission = await createSubmission(request.domain, request.caller!, request.params.id, request.body)
     return reply.code(201).send(submission)
   })
 
@@ -46,7 +44,7 @@ const submissionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: SubmissionList, ...errorResponses(400, 401, 403, 404) }
     }
-  }, async (request) => gigSubmissions(ctx, request.caller!, request.params.id))
+  }, async (request) => gigSubmissions(request.domain, request.caller!, request.params.id))
 
   app.get('/submissions/:id', {
     onRequest: app.requireUser,
@@ -57,7 +55,7 @@ const submissionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: SubmissionRef, ...errorResponses(400, 401, 403, 404) }
     }
-  }, async (request) => getSubmission(ctx, request.caller!, request.params.id))
+  }, async (request) => getSubmission(request.domain, request.caller!, request.params.id))
 
   app.post('/submissions/:id/review', {
     config: { invalidate: { events: ['submission.reviewed'] } },
@@ -70,7 +68,7 @@ const submissionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: ReviewBody,
       response: { 200: SubmissionRef, ...errorResponses(400, 401, 403, 404, 409) }
     }
-  }, async (request) => reviewSubmission(ctx, request.caller!, request.params.id, request.body))
+  }, async (request) => reviewSubmission(request.domain, request.caller!, request.params.id, request.body))
 }
 
 export default submissionsRoutes

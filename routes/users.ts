@@ -29,8 +29,6 @@ const UserStats = Type.Object({
 })
 
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const ctx = app.domain
-
   app.get('/users/:id', {
     schema: {
       tags: ['users'],
@@ -38,7 +36,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: Type.Ref(User), ...errorResponses(400, 401, 404) }
     }
-  }, async (request) => getUser(ctx, request.params.id))
+  }, async (request) => getUser(request.domain, request.params.id))
 
   app.patch('/users/:id', {
     config: { invalidate: { events: ['user.updated'] } },
@@ -51,7 +49,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: UserPatchBody,
       response: { 200: Type.Ref(User), ...errorResponses(400, 401, 403, 404) }
     }
-  }, async (request) => updateUser(ctx, request.caller!, request.params.id, request.body))
+  }, async (request) => updateUser(request.domain, request.caller!, request.params.id, request.body))
 
   app.get('/users/:id/gigs', {
     config: { cache: { key: KEYS.user_gigs.template, ttl: KEYS.user_gigs.ttl } },
@@ -61,7 +59,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: GigList, ...errorResponses(400, 401, 404) }
     }
-  }, async (request) => gigsOfUser(ctx, request.params.id))
+  }, async (request) => gigsOfUser(request.domain, request.params.id))
 
   app.get('/users/:id/drafts', {
     config: { cache: { key: KEYS.user_drafts.template, ttl: KEYS.user_drafts.ttl, scope: 'user' } },
@@ -73,7 +71,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: GigList, ...errorResponses(400, 401, 403) }
     }
-  }, async (request) => userDrafts(ctx, request.params.id, request.caller!))
+  }, async (request) => userDrafts(request.domain, request.params.id, request.caller!))
 
   app.get('/users/:id/applications', {
     config: { cache: { key: KEYS.user_applications.template, ttl: KEYS.user_applications.ttl, scope: 'user' } },
@@ -85,7 +83,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: Type.Array(UserApplication), ...errorResponses(400, 401, 403) }
     }
-  }, async (request) => userApplications(ctx, request.caller!, request.params.id))
+  }, async (request) => userApplications(request.domain, request.caller!, request.params.id))
 
   app.get('/users/:id/stats', {
     config: { cache: { key: KEYS.gig_stats.template, ttl: KEYS.gig_stats.ttl } },
@@ -95,7 +93,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: UserStats, ...errorResponses(400, 401, 404) }
     }
-  }, async (request) => userStats(ctx, request.params.id))
+  }, async (request) => userStats(request.domain, request.params.id))
 }
 
 export default usersRoutes

@@ -14,6 +14,7 @@ const EXTRA_CODES: Record<string, string> = {
   '!': '%21', "'": '%27', '(': '%28', ')': '%29', '*': '%2A', '~': '%7E'
 }
 // A lone surrogate makes encodeURIComponent throw; `%u` + 4 hex never comes out of it otherwise.
+const SAFE = /^[\w.-]*$/
 const LONE_SURROGATE = /([\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF])/
 
 /**
@@ -22,6 +23,8 @@ const LONE_SURROGATE = /([\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])
  * marker, and distinct inputs give distinct outputs.
  */
 export function escapeKeyPart (value: string): string {
+  // Already in the output alphabet (ids, slugs): escaping would return it unchanged.
+  if (SAFE.test(value)) return value
   if (!LONE_SURROGATE.test(value)) return encodeStrict(value)
   return value.split(LONE_SURROGATE).map((part, i) => i % 2 === 1
     ? '%u' + part.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')

@@ -26,6 +26,8 @@ export interface CacheEvent {
   /** For `error`: the operation that failed. */
   op?: CacheOp
   error?: unknown
+  /** What the read served (e.g. an HTTP route), when the caller said so: a metrics label. */
+  route?: string
 }
 
 export interface CacheTtlOptions {
@@ -61,6 +63,14 @@ export interface ListOptions {
   tags?: string[]
   /** TTL class overriding the `ttl.list` resolver. */
   ttl?: string
+  /** What this read serves (e.g. an HTTP route): carried by its hit, miss and error events. */
+  route?: string
+}
+
+/** The read-through half of the manager, with every event attributed to one route. */
+export interface AttributedReads {
+  getEntity<T>(type: string, id: string | number, fallbackFn: Loader<T>): Promise<T>
+  getList<T>(key: string, fallbackFn: Loader<T>, opts?: ListOptions): Promise<T>
 }
 
 /** A TTL class name, or a number of seconds. */
@@ -89,6 +99,7 @@ export class CacheManager {
   readonly #jitterRatio: number
   readonly #flight = new SingleFlight()
   readonly #entityTtlCache = new Map<string, number>()
+  readonly #views = new Map<string, AttributedReads>()
 
   constructor (opts: CacheManagerOptions) {
     if (opts?.store === undefined || typeof opts.store.get !== 'function') {
@@ -120,10 +131,27 @@ export class CacheManager {
 
   // Entities -----------------------------------------------------------------------------------
 
-  async getEntity<T> (type: string, id: string | number, fallbackFn: Loader<T>): Promise<T> {
+  async getEntity<T> (type: string, id: string | number, fallbackFn: Loader<T>, opts: { route?: string } = {}): Promise<T> {
     const key = this.entityKey(type, id)
     const ttlMs = this.#entityTtl(type)
-    return await this.#readThrough(key, escapeKeyPart(type), this.#tagsOfEntity(type, id, key), ttlMs, fallbackFn)
+    return await this.#readThrough(key, escapeKeyPart(type), this.#tagsOfEntity(type, id, key), ttlMs, fallbackFn, opts.route)
+  }
+
+  /**
+   * `getEntity` and `getList` whose events name `route`. One view per route, kept: callers ask
+   * per request, and attribution must not cost an allocation (nor async context tracking) per read.
+   */
+  attributedTo (route: string): AttributedReads {
+    let view = this.#views.get(route)
+    if (view === undefined) {
+      view = {
+        getEntity: (type, id, fallbackFn) => this.getEntity(type, id, fallbackFn, { route }),
+        getList: (key, fallbackFn, opts) => this.getList(key, fallbackFn, { ...opts, route })
+      }
+      // Routes are a fixed set; the cap only guards against a caller passing ids as routes.
+      if (this.#views.size < 1000) this.#views.set(route, view)
+    }
+    return view
   }
 
   /** Write-through. With `version`, stores only if newer than the cached entry's version. */
@@ -168,7 +196,7 @@ export class CacheManager {
   async getList<T> (key: string, fallbackFn: Loader<T>, opts: ListOptions = {}): Promise<T> {
     checkListKey(key)
     const ttlMs = resolveTtl(this.#table, opts.ttl ?? this.#listClass(key))
-    return await this.#readThrough(key, this.#patternOf(key), this.#tagsOfList(key, opts.tags), ttlMs, fallbackFn)
+    return await this.#readThrough(key, this.#patternOf(key), this.#tagsOfList(key, opts.tags), ttlMs, fallbackFn, opts.route)
   }
 
   async setList (key: string, data: unknown, ttl?: TtlArg, version?: number, opts: { tags?: string[] } = {}): Promise<boolean> {
@@ -285,11 +313,11 @@ export class CacheManager {
     }
   }
 
-  #readThrough<T> (key: string, pattern: string, tags: string[], ttlMs: number, loader: Loader<T>): Promise<T> {
-    return this.#flight.do(key, () => this.#load(key, pattern, tags, ttlMs, loader), tags)
+  #readThrough<T> (key: string, pattern: string, tags: string[], ttlMs: number, loader: Loader<T>, route: string | undefined): Promise<T> {
+    return this.#flight.do(key, () => this.#load(key, pattern, tags, ttlMs, loader, route), tags)
   }
 
-  async #load<T> (key: string, pattern: string, tags: string[], ttlMs: number, loader: Loader<T>): Promise<T> {
+  async #load<T> (key: string, pattern: string, tags: string[], ttlMs: number, loader: Loader<T>, route: string | undefined): Promise<T> {
     const start = performance.now()
     let storeUp = true
     try {
@@ -297,15 +325,15 @@ export class CacheManager {
       if (entry !== undefined && this.#clock.now() < entry.freshUntil) {
         try {
           const value = JSON.parse(entry.value) as T
-          this.#emit({ type: 'hit', pattern, key, durationMs: performance.now() - start })
+          this.#emit({ type: 'hit', pattern, key, durationMs: performance.now() - start, route })
           return value
         } catch (err) {
-          this.#emit({ type: 'error', pattern, key, op: 'decode', error: err })
+          this.#emit({ type: 'error', pattern, key, op: 'decode', error: err, route })
         }
       }
     } catch (err) {
       storeUp = false
-      this.#emit({ type: 'error', pattern, key, op: 'get', error: err })
+      this.#emit({ type: 'error', pattern, key, op: 'get', error: err, route })
     }
 
     // Tokens are read before the loader runs: an invalidation during the load makes the set fail.
@@ -314,7 +342,7 @@ export class CacheManager {
       try {
         tokens = await this.store.tagTokens(tags)
       } catch (err) {
-        this.#emit({ type: 'error', pattern, key, op: 'tagTokens', error: err })
+        this.#emit({ type: 'error', pattern, key, op: 'tagTokens', error: err, route })
       }
     }
 
@@ -322,7 +350,7 @@ export class CacheManager {
     try {
       value = await loader()
     } finally {
-      this.#emit({ type: 'miss', pattern, key, durationMs: performance.now() - start })
+      this.#emit({ type: 'miss', pattern, key, durationMs: performance.now() - start, route })
     }
     if (value === undefined || value === null) return value
 

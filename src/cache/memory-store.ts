@@ -126,6 +126,12 @@ export class MemoryStore implements Store {
   }
 
   getSync (key: string): CacheEntry | undefined {
+    const entry = this.peek(key)
+    return entry === undefined ? undefined : { ...entry, tags: [...entry.tags] }
+  }
+
+  /** The live entry itself, not a copy (the hit path of HTTP caching); callers must not change it. */
+  peek (key: string): Readonly<CacheEntry> | undefined {
     checkKey(key)
     const rec = this.#entries.get(key)
     if (rec === undefined) return undefined
@@ -134,7 +140,7 @@ export class MemoryStore implements Store {
       this.#entries.delete(key)
       return undefined
     }
-    return { ...rec.entry, tags: [...rec.entry.tags] }
+    return rec.entry
   }
 
   /** Stores a complete entry (absolute times) under the tokens given; same rules as `set`. */

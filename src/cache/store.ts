@@ -38,6 +38,12 @@ export interface Store {
   /** The entry, only if every tag token it was stored with is still current and it has not expired (staleUntil). */
   get (key: string): Promise<CacheEntry | undefined>
   /**
+   * What `get` would return, when the store can tell without I/O (an in-process tier); undefined
+   * means "ask `get`". The entry is the store's own: read it, never change it. Lets a hit be
+   * answered without a promise.
+   */
+  peek? (key: string): Readonly<CacheEntry> | undefined
+  /**
    * Stores unless a tag token moved since `tokens` were read (the fill raced an invalidation). With
    * `version`, stores only if newer than the stored entry's version (write-through); without it,
    * never replaces a fresh, valid versioned entry (a write-through beats a concurrent fill).

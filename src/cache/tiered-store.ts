@@ -64,6 +64,11 @@ export class TieredStore implements Store {
     return l1.map((t, i) => t + SEP + (l2[i] as string))
   }
 
+  /** An L1 hit, answered without I/O; undefined sends the caller to `get` (L1 miss or L1 off). */
+  peek (key: string): Readonly<CacheEntry> | undefined {
+    return this.#l1On() ? this.l1.peek(key) : undefined
+  }
+
   async get (key: string): Promise<CacheEntry | undefined> {
     if (this.#l1On()) {
       const local = this.l1.getSync(key)

@@ -5,6 +5,8 @@ import type { DomainEvents } from './events.ts'
 export interface EntityCache {
   getEntity<T>(type: string, id: string | number, loader: () => Promise<T>): Promise<T>
   getList<T>(key: string, loader: () => Promise<T>, opts?: { tags?: string[] }): Promise<T>
+  /** The same reads with their metrics attributed to `route` (what the caller is serving). */
+  attributedTo?(route: string): EntityCache
 }
 
 /** Reads straight through when no cache is configured. */
