@@ -1,33 +1,15 @@
 import Fastify, { type FastifyInstance, type RouteHandlerMethod } from 'fastify'
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Redis } from 'ioredis'
-import { loadConfig } from '../src/config.ts'
+import { loadConfig, type Config } from '../src/config.ts'
+import type { AppOptions } from '../src/app.ts'
 import { openDatabase, type Database } from '../src/db.ts'
 import { MemoryStore } from '../src/cache/memory-store.ts'
 import { RedisStore } from '../src/cache/redis-store.ts'
 import { TieredStore } from '../src/cache/tiered-store.ts'
 import { systemClock } from '../src/cache/clock.ts'
 import type { CacheEntry, SetOptions, Store } from '../src/cache/store.ts'
-import { entityTtlClass, listTtlClass, patternOfKey, TTL_CLASSES } from '../src/catalog.ts'
-import { DOMAIN_EVENT_NAMES } from '../src/domain/events.ts'
-import { noEntityCache } from '../src/domain/context.ts'
 import { findGig, getGig } from '../src/domain/gigs.ts'
-import { storeSessions } from '../src/session-store.ts'
-import errors from '../plugins/errors.ts'
-import auth from '../plugins/auth.ts'
-import db from '../plugins/db.ts'
-import swagger from '../plugins/swagger.ts'
-import cache from '../plugins/cache.ts'
 import { createRedisClient } from '../plugins/redis.ts'
-import { sharedSchemas } from '../routes/schemas.ts'
-import gigRoutes from '../routes/gigs.ts'
-import usersRoutes from '../routes/users.ts'
-import applicationsRoutes from '../routes/applications.ts'
-import assignmentsRoutes from '../routes/assignments.ts'
-import submissionsRoutes from '../routes/submissions.ts'
-import searchRoutes from '../routes/search.ts'
-import catalogRoutes from '../routes/catalog.ts'
-import meRoutes from '../routes/me.ts'
 import { createPeer, type PeerSetup } from './peers.ts'
 
 /** What a benchmark server process runs; one per scenario (or group of scenarios). */
@@ -99,48 +81,6 @@ async function sampleGig (database: Database, id: number): Promise<string> {
   return JSON.stringify(gig)
 }
 
-/**
- * The Gig Service wired by hand: `buildApp` has no switch for caching off yet, so this mirrors
- * its wiring (same plugins but metrics, same routes, same options). With `caching: false` it hides
- * `config.cache` from the cache plugin and gives the services no entity cache; `gigHandler`
- * replaces the handler of GET /gigs/:id (how the peers are plugged in).
- */
-async function buildHandWiredApp (opts: ServerOptions, database: Database, caching: boolean, gigHandler?: RouteHandlerMethod): Promise<FastifyInstance> {
-  const app = Fastify({
-    // The same logger as the buildApp servers get (a child logger per request is part of the cost).
-    logger: { level: 'warn' },
-    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
-    routerOptions: { maxParamLength: 200 }
-  }).withTypeProvider<TypeBoxTypeProvider>()
-  for (const schema of sharedSchemas) app.addSchema(schema)
-  await app.register(errors)
-  await app.register(swagger)
-  await app.register(auth, { secret: opts.jwtSecret })
-  const store = new MemoryStore({ maxBytes: opts.l1MaxBytes, clock: systemClock })
-  await app.register(db, { database, closeDatabase: false, seedDemo: false, sessionStore: storeSessions(store, TTL_CLASSES) })
-  // Added before the cache plugin's own onRoute hook, so that hook finds no cache option.
-  app.addHook('onRoute', (route) => {
-    if (!caching && route.config?.cache) route.config.cache = false
-    if (gigHandler && route.method === 'GET' && route.url === '/gigs/:id') route.handler = gigHandler
-  })
-  await app.register(cache, {
-    store,
-    ttl: TTL_CLASSES,
-    knownEvents: DOMAIN_EVENT_NAMES,
-    manager: { ttl: { entity: entityTtlClass, list: listTtlClass }, patternOf: patternOfKey }
-  })
-  app.domain.entities = caching ? app.cache : noEntityCache
-  await app.register(gigRoutes)
-  await app.register(usersRoutes)
-  await app.register(applicationsRoutes)
-  await app.register(assignmentsRoutes)
-  await app.register(submissionsRoutes)
-  await app.register(searchRoutes)
-  await app.register(catalogRoutes)
-  await app.register(meRoutes)
-  return app
-}
-
 /** Builds the server of one kind; the caller listens and closes. */
 export async function buildBenchServer (opts: ServerOptions): Promise<BenchServer> {
   const { kind } = opts
@@ -163,57 +103,67 @@ export async function buildBenchServer (opts: ServerOptions): Promise<BenchServe
     return { app, database: undefined, close: async () => { await app.close(); await client.quit() } }
   }
 
-  const database = await openDatabase({ url: opts.databaseUrl, poolSize: 10 })
-  if (kind === 'nocache' || kind === 'memory-no-metrics' || kind.startsWith('peer-')) {
-    let gigHandler: RouteHandlerMethod | undefined
-    let closePeer = async (): Promise<void> => {}
-    if (kind !== 'nocache') {
-      const ctx = { db: database.db } as Parameters<typeof getGig>[0]
-      const peer = await createPeer(kind.slice('peer-'.length) as PeerSetup, (id) => getGig(ctx, id), {
-        redisUrl: opts.redisUrl, prefix: opts.prefix, maxItems: PEER_MAX_ITEMS
-      })
-      closePeer = () => peer.close()
-      gigHandler = async (request) => peer.getGig((request.params as { id: number }).id)
-    }
-    const app = await buildHandWiredApp(opts, database, kind === 'memory-no-metrics', gigHandler)
-    return { app, database, close: async () => { await app.close(); await closePeer(); await database.close() } }
-  }
-
-  const config = {
+  // The database bounds production gets (the bench opens the database itself to count its queries).
+  const { databaseConnectTimeoutMs, databaseStatementTimeoutMs, l1TtlMs } = loadConfig()
+  const database = await openDatabase({
+    url: opts.databaseUrl,
+    poolSize: 10,
+    connectTimeoutMs: databaseConnectTimeoutMs,
+    statementTimeoutMs: databaseStatementTimeoutMs
+  })
+  const config: Partial<Config> = {
     databaseUrl: opts.databaseUrl,
-    redisUrl: undefined as string | undefined,
+    redisUrl: undefined,
+    cacheStore: 'memory',
     cachePrefix: opts.prefix,
     l1MaxBytes: opts.l1MaxBytes,
     jwtSecret: opts.jwtSecret,
     jwtSecretIsRandom: false,
-    ...(kind === 'tiered-l1-60s' ? { l1TtlMs: 60_000 } : {}),
     devLogin: false,
     seedDemo: false,
     logLevel: 'warn'
   }
+  const options: AppOptions = { database, config }
   let client: Redis | undefined
-  let store: Store | undefined
-  if (kind === 'tiered' || kind === 'tiered-l1-60s') {
-    // Exactly what REDIS_URL gives in production: buildApp makes the tiered store itself.
+  let closePeer = async (): Promise<void> => {}
+  if (kind === 'nocache') {
+    config.cacheStore = 'off'
+  } else if (kind.startsWith('peer-')) {
+    // The uncached service with a peer library caching the one read it is compared on.
+    config.cacheStore = 'off'
+    const ctx = { db: database.db } as Parameters<typeof getGig>[0]
+    const peer = await createPeer(kind.slice('peer-'.length) as PeerSetup, (id) => getGig(ctx, id), {
+      redisUrl: opts.redisUrl, prefix: opts.prefix, maxItems: PEER_MAX_ITEMS
+    })
+    closePeer = () => peer.close()
+    const gigHandler: RouteHandlerMethod = async (request) => peer.getGig((request.params as { id: number }).id)
+    options.onRoute = (route) => {
+      if (route.method === 'GET' && route.url === '/gigs/:id') route.handler = gigHandler
+    }
+  } else if (kind === 'memory-no-metrics') {
+    options.metrics = false
+  } else if (kind === 'redis' || kind === 'tiered' || kind === 'tiered-l1-60s') {
+    // Exactly what CACHE_STORE and REDIS_URL give in production: buildApp makes the store itself.
+    config.cacheStore = kind === 'redis' ? 'redis' : 'tiered'
     config.redisUrl = opts.redisUrl
+    if (kind === 'tiered-l1-60s') config.l1TtlMs = 60_000
   } else if (kind === 'miss-memory') {
-    store = new AlwaysMissStore(new MemoryStore({ maxBytes: opts.l1MaxBytes, clock: systemClock }))
-  } else if (kind === 'redis' || kind === 'miss') {
+    options.store = new AlwaysMissStore(new MemoryStore({ maxBytes: opts.l1MaxBytes, clock: systemClock }))
+  } else if (kind === 'miss') {
     client = await connectRedis(opts.redisUrl)
     const l2 = new RedisStore({ client, prefix: opts.prefix })
-    store = kind === 'redis'
-      ? l2
-      : new AlwaysMissStore(new TieredStore({ l1: new MemoryStore({ maxBytes: opts.l1MaxBytes, clock: systemClock }), l2, l1MaxTtlMs: loadConfig().l1TtlMs }))
+    options.store = new AlwaysMissStore(new TieredStore({ l1: new MemoryStore({ maxBytes: opts.l1MaxBytes, clock: systemClock }), l2, l1MaxTtlMs: l1TtlMs }))
   }
-  // Loaded here, not at the top: the ceilings and the uncached app do not need the whole service.
+  // Loaded here, not at the top: the ceilings do not need the whole service.
   const { buildApp } = await import('../src/app.ts')
   // Warnings only (breaker changes, failed invalidations): nothing is logged per request.
-  const app = await buildApp({ database, logger: { level: 'warn' }, config, ...(store ? { store } : {}) })
+  const app = await buildApp({ ...options, logger: { level: 'warn' } })
   return {
     app,
     database,
     close: async () => {
       await app.close()
+      await closePeer()
       await client?.quit()
       await database.close()
     }

@@ -1,6 +1,6 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { loadConfig, type Config } from './config.ts'
+import { loadConfig, resolveCacheStore, type CacheStoreKind, type Config } from './config.ts'
 import { openDatabase, type Database } from './db.ts'
 import { MemoryStore } from './cache/memory-store.ts'
 import { RedisStore } from './cache/redis-store.ts'
@@ -15,6 +15,7 @@ import { createInvalidator } from './invalidation.ts'
 import { OutboxDispatcher } from './outbox.ts'
 import { FreshnessSampler } from './sampler.ts'
 import { useOutbox } from './domain/unit-of-work.ts'
+import { noEntityCache } from './domain/context.ts'
 import { InvalidationBus } from './cache/bus.ts'
 import { storeSessions } from './session-store.ts'
 import errors from '../plugins/errors.ts'
@@ -22,7 +23,7 @@ import auth from '../plugins/auth.ts'
 import db from '../plugins/db.ts'
 import swagger from '../plugins/swagger.ts'
 import redis from '../plugins/redis.ts'
-import cache from '../plugins/cache.ts'
+import cache, { type PluginCacheEvent } from '../plugins/cache.ts'
 import metrics from '../plugins/metrics.ts'
 import cacheAdminRoutes from '../routes/cache-admin.ts'
 import { sharedSchemas } from '../routes/schemas.ts'
@@ -46,11 +47,23 @@ export interface AppOptions {
   /** Time source of the cache (tests drive expiry with a ManualClock). */
   clock?: Clock
   logger?: FastifyServerOptions['logger']
+  /**
+   * Test and benchmark seam: sees every route before the cache and metrics plugins compile it,
+   * e.g. to replace a handler (the benchmark plugs peer caches into GET /gigs/:id this way).
+   */
+  onRoute?: (route: RouteOptions) => void
+  /**
+   * Benchmark seam: `false` leaves out the metrics plugin and the routes that read it (`/metrics`,
+   * `/cache/*`), to measure what metrics cost. Default true.
+   */
+  metrics?: boolean
 }
 
 /** Builds the Gig Service: plugins first, then routes. The caller listens or injects. */
 export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance> {
   const config: Config = { ...loadConfig(), ...opts.config }
+  // Before anything is opened: a store that cannot be built fails the boot with nothing to close.
+  const cacheStore: CacheStoreKind = resolveCacheStore(config)
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel },
     trustProxy: config.trustProxy,
@@ -65,7 +78,21 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
     app.log.warn('JWT_SECRET is not set: using a random development secret (tokens die with the process)')
   }
 
-  const database = opts.database ?? await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir })
+  if (opts.onRoute !== undefined) app.addHook('onRoute', opts.onRoute)
+  if (cacheStore === 'off') {
+    // Before the cache plugin's own onRoute hook, so it finds no cache option: every route answers
+    // from its handler. A copy, not an edit: a route's options may be an object other apps share.
+    app.addHook('onRoute', (route) => {
+      if (route.config?.cache) route.config = { ...route.config, cache: false }
+    })
+  }
+
+  const database = opts.database ?? await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+    statementTimeoutMs: config.databaseStatementTimeoutMs
+  })
 
   await app.register(errors)
   await app.register(swagger)
@@ -73,13 +100,13 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
 
   const clock = opts.clock ?? systemClock
   let store = opts.store
-  if (!store && config.redisUrl) {
+  if (!store && config.redisUrl && (cacheStore === 'redis' || cacheStore === 'tiered')) {
     await app.register(redis, { url: config.redisUrl })
-    const l1 = new MemoryStore({ maxBytes: config.l1MaxBytes, clock })
-    // Redis is never a dependency: bounded waits and a circuit breaker on every L2 operation; what
-    // L2 cannot be told (an invalidation) L1 forgets, and L1 is cleared when the circuit opens.
+    const l1 = cacheStore === 'tiered' ? new MemoryStore({ maxBytes: config.l1MaxBytes, clock }) : undefined
+    // Redis is never a dependency: bounded waits and a circuit breaker on every Redis operation;
+    // what Redis cannot be told (an invalidation) L1 forgets, and L1 is cleared when the circuit opens.
     const l2 = withResilience(new RedisStore({ client: app.redis, prefix: config.cachePrefix, clock }), {
-      localTier: l1,
+      ...(l1 ? { localTier: l1 } : {}),
       clock,
       timeoutMs: config.cacheTimeoutMs,
       failureThreshold: config.cacheBreakerFailures,
@@ -87,12 +114,17 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
       backoffMaxMs: config.cacheBreakerBackoffMaxMs,
       onEvent: logBreakerChanges(app.log)
     })
-    // Keeps every instance's L1 coherent: a write's response means no other L1 serves the old data.
-    const bus = new InvalidationBus({ l2, log: app.log })
-    store = new TieredStore({ l1, l2, l1MaxTtlMs: config.l1TtlMs, bus })
-    bus.start()
-    app.addHook('onClose', async () => { await bus.close() })
+    store = l2
+    if (l1) {
+      // Keeps every instance's L1 coherent: a write's response means no other L1 serves the old data.
+      const bus = new InvalidationBus({ l2, log: app.log })
+      store = new TieredStore({ l1, l2, l1MaxTtlMs: config.l1TtlMs, bus })
+      bus.start()
+      app.addHook('onClose', async () => { await bus.close() })
+    }
   }
+  // `off` keeps a memory store too: the session data (recent views, drafts) lives there, and the
+  // cache plugin, which still decorates the app, has a store that no route reaches.
   store ??= new MemoryStore({ maxBytes: config.l1MaxBytes, clock })
   await app.register(db, {
     database,
@@ -101,21 +133,24 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
     sessionStore: degradeSessions(storeSessions(store, TTL_CLASSES))
   })
 
+  const withMetrics = opts.metrics !== false
   // Before the cache plugin: every lookup, store and invalidation it reports lands in app.cacheMetrics.
-  await app.register(metrics, { store, clock, thresholds: config.cacheAlerts })
+  if (withMetrics) await app.register(metrics, { store, clock, thresholds: config.cacheAlerts })
   await app.register(cache, {
     store,
     ttl: TTL_CLASSES,
     knownEvents: DOMAIN_EVENT_NAMES,
-    onEvent: (e) => app.cacheMetrics.record(e),
+    ...(withMetrics ? { onEvent: (e: PluginCacheEvent) => { app.cacheMetrics.record(e) } } : {}),
     clock,
     staleWhileRevalidate: config.cacheStaleWhileRevalidate,
     staleIfError: config.cacheStaleIfError,
     manager: { ttl: { entity: entityTtlClass, list: listTtlClass }, patternOf: patternOfKey }
   })
-  app.domain.entities = app.cache
+  app.domain.entities = cacheStore === 'off' ? noEntityCache : app.cache
   // Domain events reach the cache through the outbox: written with each transaction, applied
   // before the write replies, retried and replayed by the dispatcher when the cache was unreachable.
+  // With caching off there is nothing to invalidate: writes record no outbox rows, and the
+  // dispatcher (still `app.outbox`) never polls.
   const tiered = store instanceof TieredStore ? store : undefined
   const outbox = new OutboxDispatcher({
     db: app.database.db,
@@ -123,13 +158,15 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
     log: app.log,
     fenceMs: () => tiered?.writeFenceMs() ?? 0
   })
-  useOutbox(app.events, outbox)
-  tiered?.bus?.onRecover(() => { outbox.kick() })
   app.decorate('outbox', outbox)
-  app.addHook('onReady', async () => { await outbox.start() })
-  app.addHook('onClose', async () => { await outbox.stop() })
+  if (cacheStore !== 'off') {
+    useOutbox(app.events, outbox)
+    tiered?.bus?.onRecover(() => { outbox.kick() })
+    app.addHook('onReady', async () => { await outbox.start() })
+    app.addHook('onClose', async () => { await outbox.stop() })
+  }
   // Off by default: compares a few cached entities with the database every interval.
-  const sampler = config.cacheSamplerIntervalMs > 0
+  const sampler = config.cacheSamplerIntervalMs > 0 && cacheStore !== 'off'
     ? new FreshnessSampler({ store, db: app.database.db, intervalMs: config.cacheSamplerIntervalMs, log: app.log })
     : null
   app.decorate('cacheSampler', sampler)
@@ -147,6 +184,6 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
   await app.register(searchRoutes)
   await app.register(catalogRoutes)
   await app.register(meRoutes)
-  await app.register(cacheAdminRoutes)
+  if (withMetrics) await app.register(cacheAdminRoutes)
   return app
 }

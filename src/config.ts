@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import type { AlertThresholds } from './cache/alerts.ts'
 
+/** Which cache the service runs (`CACHE_STORE`). */
+export const CACHE_STORES = ['off', 'memory', 'redis', 'tiered'] as const
+export type CacheStoreKind = typeof CACHE_STORES[number]
+
 /** Everything the service reads from the environment, parsed once. */
 export interface Config {
   port: number
@@ -8,6 +12,16 @@ export interface Config {
   databaseUrl: string | undefined
   dataDir: string
   redisUrl: string | undefined
+  /**
+   * `off`: nothing cached (routes and services read through); `memory`: one process's store;
+   * `redis`: Redis alone; `tiered`: L1 memory in front of Redis. Unset: `tiered` with a Redis URL,
+   * else `memory` (resolved by `resolveCacheStore`, so overriding `redisUrl` alone keeps it right).
+   */
+  cacheStore: CacheStoreKind | undefined
+  /** Longest a new Postgres connection (or a free pooled one) is waited for; 0: no bound. */
+  databaseConnectTimeoutMs: number
+  /** Longest one SQL statement runs (server-side `statement_timeout`, with a client-side backstop); 0: no bound. */
+  databaseStatementTimeoutMs: number
   cachePrefix: string
   l1MaxBytes: number
   /** Longest an entry lives in a process's L1 in front of Redis. */
@@ -54,6 +68,22 @@ function num (value: string | undefined, name: string): number | undefined {
   return n
 }
 
+function cacheStore (value: string | undefined): CacheStoreKind | undefined {
+  if (value === undefined || value === '') return undefined
+  const kind = CACHE_STORES.find((k) => k === value.toLowerCase())
+  if (kind === undefined) throw new Error(`CACHE_STORE must be one of ${CACHE_STORES.join(', ')}, got "${value}"`)
+  return kind
+}
+
+/** The cache store a configuration asks for; `redis` and `tiered` without a Redis URL are a boot error. */
+export function resolveCacheStore (config: Pick<Config, 'cacheStore' | 'redisUrl'>): CacheStoreKind {
+  const kind = config.cacheStore ?? (config.redisUrl ? 'tiered' : 'memory')
+  if ((kind === 'redis' || kind === 'tiered') && !config.redisUrl) {
+    throw new Error(`CACHE_STORE=${kind} needs REDIS_URL (or choose CACHE_STORE=memory or off)`)
+  }
+  return kind
+}
+
 /** Reads the configuration table of the README from `env`. */
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const production = env.NODE_ENV === 'production'
@@ -63,6 +93,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: env.PGLITE_DIR || '.data/pglite',
     redisUrl: env.REDIS_URL || undefined,
+    cacheStore: cacheStore(env.CACHE_STORE),
+    databaseConnectTimeoutMs: int(env.DATABASE_CONNECT_TIMEOUT_MS, 5000, 'DATABASE_CONNECT_TIMEOUT_MS'),
+    databaseStatementTimeoutMs: int(env.DATABASE_STATEMENT_TIMEOUT_MS, 10000, 'DATABASE_STATEMENT_TIMEOUT_MS'),
     cachePrefix: env.CACHE_PREFIX || 'gig',
     l1MaxBytes: int(env.CACHE_L1_MAX_BYTES, 64 * 1024 * 1024, 'CACHE_L1_MAX_BYTES'),
     l1TtlMs: int(env.CACHE_L1_TTL_MS, 5000, 'CACHE_L1_TTL_MS'),

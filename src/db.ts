@@ -35,6 +35,31 @@ export interface OpenOptions {
   /** An existing PGlite instance (tests clone a migrated one). */
   pglite?: PGlite | undefined
   poolSize?: number | undefined
+  /** Longest wait for a new connection, or for a free one when the pool is full; 0 or unset: no bound. */
+  connectTimeoutMs?: number | undefined
+  /**
+   * Longest one statement runs: Postgres cancels it (SQLSTATE 57014) and the connection stays
+   * usable. A server that never answers (a blackholed network) is cut off by the client a second
+   * later (`Query read timeout`). 0 or unset: no bound (migrations run from the CLI use none).
+   * Both bounds are Postgres-only: the embedded PGlite runs in this process.
+   */
+  statementTimeoutMs?: number | undefined
+}
+
+// The client-side backstop fires this long after the server's own timeout would have: a reachable
+// server always answers first, so the client's timer (which leaves the connection mid-query) only
+// ends waits on a server that cannot answer.
+const CLIENT_TIMEOUT_MARGIN_MS = 1000
+
+/** The pool's options for the given bounds; a bound of 0 is no bound. */
+function poolTimeouts (opts: Pick<OpenOptions, 'connectTimeoutMs' | 'statementTimeoutMs'>): pg.PoolConfig {
+  const config: pg.PoolConfig = {}
+  if (opts.connectTimeoutMs) config.connectionTimeoutMillis = opts.connectTimeoutMs
+  if (opts.statementTimeoutMs) {
+    config.statement_timeout = opts.statementTimeoutMs
+    config.query_timeout = opts.statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS
+  }
+  return config
 }
 
 class CountingLogger implements Logger {
@@ -46,7 +71,7 @@ class CountingLogger implements Logger {
 export async function openDatabase (opts: OpenOptions = {}): Promise<Database> {
   const logger = new CountingLogger()
   if (opts.url) {
-    const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10 })
+    const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10, ...poolTimeouts(opts) })
     // An idle client losing its connection must not crash the process.
     pool.on('error', () => {})
     const db = drizzlePg(pool, { schema, logger })
