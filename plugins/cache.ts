@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions, onRequestHookHandler, onSendHookHandler, preHandlerHookHandler } from 'fastify'
 import { compileKeyTemplate, escapeKeyPart, type CompiledKeyTemplate } from '../src/cache/keys.ts'
 import { CacheManager, type CacheEvent, type CacheManagerOptions } from '../src/cache/manager.ts'
-import type { CacheEntry, Store } from '../src/cache/store.ts'
+import { checkTags, type CacheEntry, type Store } from '../src/cache/store.ts'
 import { resilienceOf, StoreUnavailableError, type BreakerState } from '../src/cache/resilient-store.ts'
 import { resolveTtl, withJitter, type TtlTable } from '../src/cache/ttl.ts'
 import { systemClock, type Clock } from '../src/cache/clock.ts'
@@ -53,6 +53,13 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     cacheState: CacheState | null
+    /**
+     * Makes the response being cached depend on more tags, known only inside the handler (e.g.
+     * the ids on a listing page). Call it BEFORE reading the data those tags cover: their tokens
+     * are read now, so a write that lands after this call makes the stored entry stale-on-arrival.
+     * A no-op when the response will not be stored; if the tokens cannot be read, nothing is stored.
+     */
+    cacheDependsOn: (tags: string[]) => Promise<void>
   }
 }
 
@@ -233,6 +240,23 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
   app.decorate('cache', manager)
   app.decorate('cacheStore', store)
   app.decorateRequest('cacheState', null)
+  app.decorateRequest('cacheDependsOn', async function (this: FastifyRequest, tags: string[]): Promise<void> {
+    const state = this.cacheState
+    if (state === null || state.tags === undefined || state.tokens === undefined) return
+    checkTags(tags)
+    const known = new Set(state.tags)
+    const added = [...new Set(tags)].filter((t) => !known.has(t))
+    if (added.length === 0) return
+    try {
+      const tokens = await store.tagTokens(added)
+      state.tags.push(...added)
+      state.tokens.push(...tokens)
+    } catch (err) {
+      // Without these tokens the entry could outlive a write it depends on: do not store it.
+      state.tokens = undefined
+      emit({ type: 'error', pattern: state.route.key.pattern, route: state.route.route, op: 'tagTokens', error: err })
+    }
+  })
   const guard = resilienceOf(store)
   if (guard !== undefined) {
     const unsubscribe = guard.subscribe((e) => {
