@@ -32,13 +32,15 @@ const UNREACHABLE_MESSAGE = /connection terminated|timeout exceeded when trying 
 /**
  * Whether an error means the database is unavailable (not that the request was wrong): socket
  * errors, pool timeouts, and SQLSTATE classes 08 (connection exception), 57P0x (shutdown,
- * cannot connect now) and 53300 (too many connections). Drizzle wraps driver errors in `cause`.
+ * cannot connect now), 53300 (too many connections), 57014 (cancelled: the statement timeout,
+ * i.e. an overloaded or locked database) and 55P03 (lock not available). Drizzle wraps driver
+ * errors in `cause`.
  */
 export function isDatabaseUnavailable (err: unknown): boolean {
   let e: unknown = err
   for (let i = 0; i < 4 && e !== null && typeof e === 'object'; i++) {
     const { code, message } = e as { code?: unknown, message?: unknown }
-    if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code) || /^57P0[1-3]$/.test(code) || code === '53300')) return true
+    if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code) || /^57P0[1-3]$/.test(code) || code === '53300' || code === '57014' || code === '55P03')) return true
     if (typeof message === 'string' && UNREACHABLE_MESSAGE.test(message)) return true
     e = (e as { cause?: unknown }).cause
   }

@@ -103,7 +103,7 @@ t.test('the app opens Postgres with the configured bounds: a blackholed database
   t.match(json(res), { statusCode: 503, code: 'SERVICE_UNAVAILABLE', error: 'Service Unavailable', message: String })
 })
 
-t.test('a read stuck behind a lock past the statement timeout answers 500 in the common error shape', async (t) => {
+t.test('a read stuck behind a lock past the statement timeout answers 503 with retry-after, in the common error shape', async (t) => {
   const { url } = await behindProxy(t)
   const app = await buildApp({
     logger: false,
@@ -120,6 +120,7 @@ t.test('a read stuck behind a lock past the statement timeout answers 500 in the
   await holder.query('lock table gigs in access exclusive mode')
   const res = await app.inject('/gigs/1')
   await holder.query('rollback')
-  t.equal(res.statusCode, 500)
-  t.same(json(res), { statusCode: 500, code: 'INTERNAL_ERROR', error: 'Internal Server Error', message: 'internal server error' })
+  t.equal(res.statusCode, 503)
+  t.equal(res.headers['retry-after'], '5')
+  t.match(json(res), { statusCode: 503, code: 'SERVICE_UNAVAILABLE', error: 'Service Unavailable', message: String })
 })
