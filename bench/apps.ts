@@ -18,7 +18,7 @@ export const SERVER_KINDS = [
   'peer-bentocache', 'peer-async-cache-dedupe', 'peer-async-cache-dedupe-redis',
   // Diagnostics: the memory store without the metrics plugin; the tiered store with a longer L1 cap;
   // every request a miss on the memory store (the plugin's own miss cost, without Redis).
-  'memory-no-metrics', 'tiered-l1-60s', 'miss-memory'
+  'memory-no-metrics', 'tiered-l1-5s', 'miss-memory'
 ] as const
 export type ServerKind = typeof SERVER_KINDS[number]
 
@@ -142,11 +142,11 @@ export async function buildBenchServer (opts: ServerOptions): Promise<BenchServe
     }
   } else if (kind === 'memory-no-metrics') {
     options.metrics = false
-  } else if (kind === 'redis' || kind === 'tiered' || kind === 'tiered-l1-60s') {
+  } else if (kind === 'redis' || kind === 'tiered' || kind === 'tiered-l1-5s') {
     // Exactly what CACHE_STORE and REDIS_URL give in production: buildApp makes the store itself.
     config.cacheStore = kind === 'redis' ? 'redis' : 'tiered'
     config.redisUrl = opts.redisUrl
-    if (kind === 'tiered-l1-60s') config.l1TtlMs = 60_000
+    if (kind === 'tiered-l1-5s') config.l1TtlMs = 5000
   } else if (kind === 'miss-memory') {
     options.store = new AlwaysMissStore(new MemoryStore({ maxBytes: opts.l1MaxBytes, clock: systemClock }))
   } else if (kind === 'miss') {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions, onRequestHookHandler, onSendHookHandler, preHandlerHookHandler } from 'fastify'
 import { compileKeyTemplate, escapeKeyPart, type CompiledKeyTemplate } from '../src/cache/keys.ts'
@@ -131,7 +131,8 @@ export class CacheConfigError extends Error {
 const ETAG_META = '\n'
 
 function etagOf (payload: string): string {
-  return `"${createHash('sha1').update(payload).digest('base64url')}"`
+  // One-shot hash: no Hash object per stored response.
+  return `"${hash('sha1', payload, 'base64url')}"`
 }
 
 // An entry's meta is "etag\ncontent-type"; entries written by the manager (write-through) have none.

@@ -24,7 +24,10 @@ export interface Config {
   databaseStatementTimeoutMs: number
   cachePrefix: string
   l1MaxBytes: number
-  /** Longest an entry lives in a process's L1 in front of Redis. */
+  /**
+   * Longest an entry lives in a process's L1 in front of Redis. Not what keeps L1 coherent (the
+   * bus and its leases do); a bound on how long a copy outlives anything the bus cannot see.
+   */
   l1TtlMs: number
   /** Longest a request waits on any one cache operation (Redis store only). */
   cacheTimeoutMs: number
@@ -98,7 +101,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     databaseStatementTimeoutMs: int(env.DATABASE_STATEMENT_TIMEOUT_MS, 10000, 'DATABASE_STATEMENT_TIMEOUT_MS'),
     cachePrefix: env.CACHE_PREFIX || 'gig',
     l1MaxBytes: int(env.CACHE_L1_MAX_BYTES, 64 * 1024 * 1024, 'CACHE_L1_MAX_BYTES'),
-    l1TtlMs: int(env.CACHE_L1_TTL_MS, 5000, 'CACHE_L1_TTL_MS'),
+    l1TtlMs: int(env.CACHE_L1_TTL_MS, 60_000, 'CACHE_L1_TTL_MS'),
     cacheTimeoutMs: int(env.CACHE_TIMEOUT_MS, 100, 'CACHE_TIMEOUT_MS') || 100,
     cacheBreakerFailures: int(env.CACHE_BREAKER_FAILURES, 5, 'CACHE_BREAKER_FAILURES') || 5,
     cacheBreakerBackoffMs: int(env.CACHE_BREAKER_BACKOFF_MS, 1000, 'CACHE_BREAKER_BACKOFF_MS') || 1000,
