@@ -72,6 +72,10 @@ export const gigs = pgTable('gigs', {
   // public listing by status, newest first
   index('gigs_status_created_idx').on(t.status, t.createdAt.desc()),
   index('gigs_category_status_idx').on(t.category, t.status),
+  // GET /gigs's page of ids in its order (ORDER BY created_at DESC, id DESC, whose nulls sort
+  // first): read from the index, stopping at the page, instead of sorting every published gig
+  index('gigs_published_created_id_idx').on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+    .where(sql`${t.status} <> 'draft'`),
   // featured_gigs
   index('gigs_featured_idx').on(t.createdAt.desc()).where(sql`${t.featured} and ${t.status} = 'open'`),
   index('gigs_skills_gin_idx').using('gin', t.skills),

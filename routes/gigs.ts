@@ -6,7 +6,7 @@ import {
 import {
   bearer, CategorySlug, Currency, errorResponses, Gig, GigList, GigPage, GigStatus, Id, IdParams, Pagination, SkillList, StringEnum
 } from './schemas.ts'
-import { ALL_GIG_LISTINGS, KEYS } from '../src/catalog.ts'
+import { ALL_GIG_LISTINGS, gigTags, KEYS } from '../src/catalog.ts'
 
 const GigBody = Type.Object({
   title: Type.String({ minLength: 3, maxLength: 200 }),
@@ -48,7 +48,11 @@ const gigRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }, { additionalProperties: false }),
       response: { 200: GigPage, ...errorResponses(400) }
     }
-  }, async (request) => listGigs(request.domain, request.query))
+  }, async (request) => listGigs(request.domain, request.query, {
+    // The page also depends on each gig it shows: a title edit reaches it through gig:{id}, and
+    // leaves the listing pages that do not show the gig (and the gig_list tag) alone.
+    dependsOn: (gigIds) => request.cacheDependsOn(gigTags(gigIds))
+  }))
 
   app.get('/featured', {
     config: { cache: { key: KEYS.featured_gigs.template, ttl: KEYS.featured_gigs.ttl } },

@@ -75,6 +75,11 @@ const userLists = (userId: number): string[] =>
   [`user_gigs:${userId}`, `user_drafts:${userId}`, `user_applications:${userId}`, `applicant_applications:${userId}`]
 const applicantLists = (ids: number[]): string[] => ids.flatMap((id) => [`user_applications:${id}`, `applicant_applications:${id}`])
 const gigListings = [ALL_SEARCH_RESULTS, ALL_GIG_LISTINGS, 'featured_gigs', 'categories', 'popular_skills']
+// What a gig's membership decides: which listings hold it, and the counts by category and skill.
+const gigMembership = [ALL_GIG_LISTINGS, 'categories', 'popular_skills']
+
+/** The tags of the gigs a response shows (`gig:{id}`): an edit of any of them invalidates it. */
+export const gigTags = (gigIds: readonly number[]): string[] => gigIds.map((id) => `gig:${id}`)
 
 /**
  * The LLD's event-based invalidation and cascade rules as data: each domain event → the tags it
@@ -84,9 +89,13 @@ export const CASCADE: { [K in DomainEventName]: (p: DomainEventMap[K]) => string
   // CREATE: user_gigs, featured_gigs, search results (+ the poster's stats and the daily/creator aggregates)
   'gig.created': (p) => [`user_gigs:${p.postedById}`, `user_drafts:${p.postedById}`, ...gigListings,
     `gig_stats:${p.postedById}`, 'stats:gigs:daily', 'leaderboard:creators'],
-  // Gig Update → gig:{id}, user_gigs:{postedById}, gig_applications:{id}, search results
+  // Gig Update → gig:{id}, user_gigs:{postedById}, gig_applications:{id}, search results (the title
+  // is searchable). Listing pages carry the tag of every gig they show, so gig:{id} reaches them;
+  // all listings and the counts go only when the edit can move the gig between them (an outbox
+  // row written before `listingChanged` existed has none: treated as changed).
   'gig.updated': (p) => [`gig:${p.gigId}`, `user_gigs:${p.postedById}`, `user_drafts:${p.postedById}`,
-    `gig_applications:${p.gigId}`, ...gigListings, ...applicantLists(p.applicantIds)],
+    `gig_applications:${p.gigId}`, ALL_SEARCH_RESULTS, ...(p.featured ? ['featured_gigs'] : []),
+    ...(p.listingChanged !== false ? gigMembership : []), ...applicantLists(p.applicantIds)],
   // DELETE: gig:{id} and all related data
   'gig.deleted': (p) => [`gig:${p.gigId}`, `user_gigs:${p.postedById}`, `user_drafts:${p.postedById}`,
     `gig_applications:${p.gigId}`, `gig_submissions:${p.gigId}`, ...gigListings, `gig_stats:${p.postedById}`,

@@ -1,7 +1,13 @@
 /** Payloads of the LLD's domain events: the ids its cascade rules need. */
 export interface DomainEventMap {
   'gig.created': { gigId: number, postedById: number, status: string, featured: boolean, category: string }
-  'gig.updated': { gigId: number, postedById: number, version: number, featured: boolean, category: string, applicantIds: number[] }
+  /**
+   * `featured`: the gig was or is featured (it shows on /featured). `listingChanged`: a field that
+   * decides which listings hold the gig, or the counts by category and skill, changed (category,
+   * skills, budget, status); a title or description edit leaves it false. Absent (an outbox row
+   * written before it existed): treated as changed.
+   */
+  'gig.updated': { gigId: number, postedById: number, version: number, featured: boolean, category: string, listingChanged?: boolean, applicantIds: number[] }
   'gig.deleted': { gigId: number, postedById: number, category: string, applicantIds: number[], applicationIds: number[], assignmentId: number | null }
   'gig.status_changed': { gigId: number, postedById: number, from: string, to: string, version: number, applicantIds: number[] }
   'application.created': { applicationId: number, gigId: number, applicantId: number, postedById: number }

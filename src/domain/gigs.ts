@@ -1,4 +1,4 @@
-import { and, arrayContains, count, desc, eq, gte, lte, ne, sql, type SQL } from 'drizzle-orm'
+import { and, arrayContains, count, desc, eq, gte, inArray, lte, ne, sql, type SQL } from 'drizzle-orm'
 import { applications, assignments, gigs, type Gig } from '../../drizzle/schema.ts'
 import type { Caller, DomainContext, Page } from './context.ts'
 import { conflict, forbidden, notFound } from './errors.ts'
@@ -93,8 +93,21 @@ export async function getGig (ctx: DomainContext, id: number, caller: Caller | n
   return gig
 }
 
-/** Public gig listing with filters, newest first. */
-export async function listGigs (ctx: DomainContext, f: GigFilters): Promise<Page<GigView>> {
+export interface ListOptions {
+  /**
+   * Called with the page's gig ids after they are chosen and before their rows are read, so a
+   * cache can record (from now on) what the page depends on: an edit that lands after this call
+   * is seen by the row read or caught by the cache.
+   */
+  dependsOn?: ((gigIds: number[]) => Promise<void>) | undefined
+}
+
+/**
+ * Public gig listing with filters, newest first. Two reads: the page's ids and the total under
+ * the filters (what only a membership change can alter), then the rows by id (what any edit of a
+ * shown gig alters), with `opts.dependsOn` between them.
+ */
+export async function listGigs (ctx: DomainContext, f: GigFilters, opts: ListOptions = {}): Promise<Page<GigView>> {
   const where: SQL[] = [f.status ? eq(gigs.status, f.status) : ne(gigs.status, 'draft')]
   if (f.category) where.push(eq(gigs.category, f.category))
   if (f.skill) where.push(arrayContains(gigs.skills, [f.skill]))
@@ -102,12 +115,22 @@ export async function listGigs (ctx: DomainContext, f: GigFilters): Promise<Page
   if (f.maxBudget !== undefined) where.push(lte(gigs.budgetMin, f.maxBudget))
   if (f.postedBy !== undefined) where.push(eq(gigs.postedBy, f.postedBy))
   const cond = and(...where)
-  const [items, totals] = await Promise.all([
-    ctx.db.select(gigColumns).from(gigs).where(cond)
+  const [page, totals] = await Promise.all([
+    ctx.db.select({ id: gigs.id }).from(gigs).where(cond)
       .orderBy(desc(gigs.createdAt), desc(gigs.id)).limit(f.pageSize).offset((f.page - 1) * f.pageSize),
     ctx.db.select({ n: count() }).from(gigs).where(cond)
   ])
-  return { items, page: f.page, pageSize: f.pageSize, total: totals[0]?.n ?? 0 }
+  const ids = page.map((r) => r.id)
+  const total = totals[0]?.n ?? 0
+  if (ids.length === 0) return { items: [], page: f.page, pageSize: f.pageSize, total }
+  await opts.dependsOn?.(ids)
+  // A separate statement on purpose: it must see every edit committed before dependsOn ran. The
+  // filters again, so a gig that left them in between (its response is never cached) is dropped
+  // rather than shown under filters it no longer matches.
+  const rows = await ctx.db.select(gigColumns).from(gigs).where(and(inArray(gigs.id, ids), cond))
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  const items = ids.flatMap((id) => byId.get(id) ?? [])
+  return { items, page: f.page, pageSize: f.pageSize, total }
 }
 
 /** A user's published (non-draft) gigs, newest first. */
@@ -187,6 +210,7 @@ export async function updateGig (
         version: updated.version,
         featured: updated.featured || gig.featured,
         category: updated.category,
+        listingChanged: listingChanged(gig, updated),
         applicantIds: await applicantIdsOf(tx, id)
       }
     })
@@ -239,6 +263,18 @@ export async function deleteGig (ctx: DomainContext, caller: Caller, id: number)
       payload: { gigId: id, postedById: gig.postedBy, category: gig.category, applicantIds, applicationIds: applied.map((a) => a.id).sort((a, b) => a - b), assignmentId: null }
     })
   })
+}
+
+/**
+ * Whether an edit can change which listings hold the gig (their filters: status, category, skill,
+ * budget, poster; their order: created_at, id) or the counts by category and skill. Compared on
+ * the locked row and the updated one, so it describes exactly what this transaction changed.
+ */
+export function listingChanged (before: GigView, after: GigView): boolean {
+  return before.status !== after.status || before.category !== after.category ||
+    before.budgetMin !== after.budgetMin || before.budgetMax !== after.budgetMax ||
+    before.postedBy !== after.postedBy || before.createdAt.getTime() !== after.createdAt.getTime() ||
+    before.skills.length !== after.skills.length || before.skills.some((s, i) => s !== after.skills[i])
 }
 
 function definedOnly<T extends object> (obj: T): Partial<T> {

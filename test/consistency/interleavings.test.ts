@@ -107,6 +107,76 @@ for (const kind of STORE_KINDS) {
   })
 }
 
+// Listing pages: gig_list (which gigs, in which order) + gig:{id} of each gig shown ---------------
+
+interface ListedGig { id: number, title: string }
+
+async function listing (app: FastifyInstance, url: string): Promise<{ items: ListedGig[], total: number, xCache: string }> {
+  const res = await app.inject(url)
+  return { ...json<{ items: ListedGig[], total: number }>(res), xCache: String(res.headers['x-cache']) }
+}
+
+async function patchGig (app: FastifyInstance, id: number, payload: object): Promise<void> {
+  const res = await app.inject({ method: 'PATCH', url: `/gigs/${id}`, headers: authAs(app, USERS.alice), payload })
+  if (res.statusCode !== 200) throw new Error(`PATCH /gigs/${id}: ${res.statusCode} ${res.body}`)
+}
+
+// Demo data: /gigs?category=writing shows gigs 12 and 5, so the page's gig tokens are read as
+// one call whose first tag is gig:12 (the route's own tags, read before, start with gig_list).
+const WRITING = '/gigs?category=writing'
+
+for (const kind of STORE_KINDS) {
+  t.test(`listing: a title edit that lands after the reader read its rows refuses the reader's fill (${kind})`, async (t) => {
+    const { app, store } = await gigApp(t, kind)
+    const fill = store.pauseNext('set')
+    const reader = listing(app, WRITING)
+    await fill.reached
+    await patchGig(app, 12, { title: 'Edited while the page was filled' })
+    fill.release()
+    t.equal((await reader).items[0]?.title, 'Newsletter copy', 'the reader answers what it read (its request began before the write)')
+    t.match(store.sets.at(-1), { key: /^gig_list:/, stored: false }, 'its fill is refused')
+    const after = await listing(app, WRITING)
+    t.match(after, { xCache: 'MISS', items: [{ id: 12, title: 'Edited while the page was filled' }, { id: 5 }] })
+    t.equal((await listing(app, WRITING)).xCache, 'HIT', 'and is cached')
+  })
+
+  t.test(`listing: a title edit committed between the page's ids and its gig tokens is read and cached fresh (${kind})`, async (t) => {
+    const { app, store } = await gigApp(t, kind)
+    const tokens = store.pauseNext('tagTokens', 'gig:12')
+    const reader = listing(app, WRITING)
+    await tokens.reached
+    await patchGig(app, 12, { title: 'Edited before the gig tokens' })
+    tokens.release()
+    t.equal((await reader).items[0]?.title, 'Edited before the gig tokens', 'the rows are read after the tokens')
+    t.equal(store.sets.at(-1)?.stored, true, 'its tokens are the current ones: stored')
+    t.match(await listing(app, WRITING), { xCache: 'HIT', items: [{ title: 'Edited before the gig tokens' }] })
+  })
+
+  t.test(`listing: a title edit between the gig tokens and the rows read is shown, and the fill refused (${kind})`, async (t) => {
+    const { app, store } = await gigApp(t, kind)
+    const tokens = store.pauseNext('tagTokens', 'gig:12', 'after')
+    const reader = listing(app, WRITING)
+    await tokens.reached
+    await patchGig(app, 12, { title: 'Edited after the gig tokens' })
+    tokens.release()
+    t.equal((await reader).items[0]?.title, 'Edited after the gig tokens')
+    t.equal(store.sets.at(-1)?.stored, false, 'its gig:12 token is older than the edit: not stored')
+    t.match(await listing(app, WRITING), { xCache: 'MISS', items: [{ title: 'Edited after the gig tokens' }] })
+  })
+
+  t.test(`listing: a category change between the page's ids and its rows never reaches the cache (${kind})`, async (t) => {
+    const { app, store } = await gigApp(t, kind)
+    const tokens = store.pauseNext('tagTokens', 'gig:12')
+    const reader = listing(app, WRITING)
+    await tokens.reached
+    await patchGig(app, 12, { category: 'design' })
+    tokens.release()
+    t.same((await reader).items.map((g) => g.id), [5], 'the rows read drops the gig that left the filter')
+    t.equal(store.sets.at(-1)?.stored, false, 'its gig_list token is older than the change: not stored')
+    t.match(await listing(app, WRITING), { xCache: 'MISS', total: 1, items: [{ id: 5 }] })
+  })
+}
+
 // Randomized schedules ---------------------------------------------------------------------------
 
 const RUNS = 1000

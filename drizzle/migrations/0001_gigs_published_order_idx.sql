@@ -1,0 +1,1 @@
+CREATE INDEX "gigs_published_created_id_idx" ON "gigs" USING btree ("created_at" DESC NULLS FIRST,"id" DESC NULLS FIRST) WHERE "gigs"."status" <> 'draft';
