@@ -1,50 +1,12 @@
-import t from 'tap'
-import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify'
-import { Redis } from 'ioredis'
-import errors from '../../plugins/errors.ts'
-import auth from '../../plugins/auth.ts'
-import cache from '../../plugins/cache.ts'
-import { MemoryStore } from '../../src/cache/memory-store.ts'
-import { RedisStore } from '../../src/cache/redis-store.ts'
-import type { Store } from '../../src/cache/store.ts'
-import { TTL_CLASSES } from '../../src/catalog.ts'
+import type { FastifyInstance, RouteOptions } from 'fastify'
 import { DOMAIN_EVENT_NAMES } from '../../src/domain/events.ts'
-import { deletePrefix, REDIS_URL } from '../helpers/build.ts'
-
-type Tap = Parameters<Parameters<typeof t.test>[0]>[0]
-
-let prefixes = 0
-
-/** Every behaviour is specified twice: on the in-memory store and on the shared Redis. */
-function both (name: string, fn: (t: Tap, redis: boolean) => Promise<void>, extra: { todo?: string } = {}): void {
-  for (const redis of [false, true]) {
-    t.test(`${name} (${redis ? 'redis' : 'memory'})`, extra, (t) => fn(t, redis))
-  }
-}
+import { bareCacheApp, both, testStore, type Tap } from '../helpers/cache-app.ts'
 
 /** A bare app with the cache plugin; `routes` are registered in a plugin, so a bad one fails ready(). */
-// Resolves to a wrapper: a Fastify instance is thenable, and returning it from an async function
-// would await its boot (and turn the boot error under test into a rejection of this helper).
 async function tinyApp (t: Tap, redis: boolean, routes: (app: FastifyInstance) => void): Promise<{ app: FastifyInstance }> {
-  let store: Store
-  if (redis) {
-    const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
-    const prefix = `test:config:${process.pid}:${prefixes++}:${Date.now().toString(36)}`
-    store = new RedisStore({ client, prefix })
-    t.teardown(async () => {
-      await deletePrefix(REDIS_URL, prefix)
-      client.disconnect()
-    })
-  } else {
-    store = new MemoryStore({ maxBytes: 1e6 })
-  }
-  const app = Fastify({ logger: false })
-  await app.register(errors)
-  await app.register(auth, { secret: 'x' })
-  await app.register(cache, { store, ttl: TTL_CLASSES, knownEvents: DOMAIN_EVENT_NAMES })
+  const { app } = await bareCacheApp(t, testStore(t, redis, 'config'), { knownEvents: DOMAIN_EVENT_NAMES })
   // not awaited: a route that fails to compile must surface from ready(), as it does at boot
   app.register(async (scope) => { routes(scope) })
-  t.teardown(() => app.close().catch(() => {}))
   return { app }
 }
 

@@ -1,20 +1,10 @@
 import t from 'tap'
-import Fastify from 'fastify'
-import errors from '../../plugins/errors.ts'
-import auth from '../../plugins/auth.ts'
-import cache from '../../plugins/cache.ts'
 import { MemoryStore } from '../../src/cache/memory-store.ts'
-import { TTL_CLASSES } from '../../src/catalog.ts'
-
-type Tap = Parameters<Parameters<typeof t.test>[0]>[0]
+import { bareCacheApp, type Tap } from '../helpers/cache-app.ts'
 
 /** A listing route whose page depends on the items it shows: tags known only inside the handler. */
 async function listingApp (t: Tap, opts: { store?: MemoryStore, beforeRead?: () => Promise<void> } = {}) {
-  const store = opts.store ?? new MemoryStore({ maxBytes: 1 << 20 })
-  const app = Fastify({ logger: false })
-  await app.register(errors)
-  await app.register(auth, { secret: 'x' })
-  await app.register(cache, { store, ttl: TTL_CLASSES })
+  const { app } = await bareCacheApp(t, opts.store ?? new MemoryStore({ maxBytes: 1 << 20 }))
   const titles = new Map([[1, 'one'], [2, 'two']])
   let reads = 0
   app.get('/items', { config: { cache: { key: 'items', ttl: 'search', tags: ['items'] } } }, async (request) => {
@@ -24,7 +14,6 @@ async function listingApp (t: Tap, opts: { store?: MemoryStore, beforeRead?: () 
     reads++
     return ids.map((id) => ({ id, title: titles.get(id) }))
   })
-  t.teardown(() => app.close())
   return { app, titles, reads: () => reads }
 }
 
@@ -82,15 +71,11 @@ t.test('when the added tags cannot be read the response is sent but not stored',
 })
 
 t.test('outside a cached request cacheDependsOn does nothing', async (t) => {
-  const app = Fastify({ logger: false })
-  await app.register(errors)
-  await app.register(auth, { secret: 'x' })
-  await app.register(cache, { store: new MemoryStore({ maxBytes: 1 << 20 }), ttl: TTL_CLASSES })
+  const { app } = await bareCacheApp(t, new MemoryStore({ maxBytes: 1 << 20 }))
   app.get('/plain', async (request) => {
     await request.cacheDependsOn(['item:1'])
     return { ok: true }
   })
-  t.teardown(() => app.close())
   const res = await app.inject('/plain')
   t.equal(res.statusCode, 200)
   t.equal(res.headers['x-cache'], undefined)

@@ -1,32 +1,14 @@
-import t from 'tap'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { Redis } from 'ioredis'
-import errors from '../../plugins/errors.ts'
-import auth from '../../plugins/auth.ts'
-import cache from '../../plugins/cache.ts'
-import { MemoryStore } from '../../src/cache/memory-store.ts'
-import { RedisStore } from '../../src/cache/redis-store.ts'
-import type { CacheEntry, Store } from '../../src/cache/store.ts'
+import type { CacheEntry } from '../../src/cache/store.ts'
 import type { TieredStore } from '../../src/cache/tiered-store.ts'
 import { TTL_CLASSES } from '../../src/catalog.ts'
 import { authAs, build, deletePrefix, json, REDIS_URL, USERS } from '../helpers/build.ts'
+import { bareCacheApp, both, testStore, uniquePrefix, type Tap } from '../helpers/cache-app.ts'
 
-type Tap = Parameters<Parameters<typeof t.test>[0]>[0]
 type App = Awaited<ReturnType<typeof build>>
 
 const JITTER = 1.05
-let prefixes = 0
-
-/** Every behaviour is specified twice: on the in-memory store and on the shared Redis. */
-function both (name: string, fn: (t: Tap, redis: boolean) => Promise<void>, extra: { todo?: string } = {}): void {
-  for (const redis of [false, true]) {
-    t.test(`${name} (${redis ? 'redis' : 'memory'})`, extra, (t) => fn(t, redis))
-  }
-}
-
-function uniquePrefix (label: string): string {
-  return `test:${label}:${process.pid}:${prefixes++}:${Date.now().toString(36)}`
-}
 
 /** The Gig Service with a key prefix of our own, so the test can look into Redis. */
 async function buildWithPrefix (t: Tap, redis: boolean): Promise<{ app: App, prefix: string }> {
@@ -348,22 +330,7 @@ both('distinct /search queries get distinct answers, each repeatable', async (t,
 interface Tiny { app: FastifyInstance, calls: () => number }
 
 async function tinyApp (t: Tap, redis: boolean, reply: (set: (name: string, value: string) => void) => unknown, opts: { maxEntryBytes?: number } = {}): Promise<Tiny> {
-  let store: Store
-  if (redis) {
-    const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
-    const prefix = uniquePrefix('tiny')
-    store = new RedisStore({ client, prefix })
-    t.teardown(async () => {
-      await deletePrefix(REDIS_URL, prefix)
-      client.disconnect()
-    })
-  } else {
-    store = new MemoryStore({ maxBytes: 1e6 })
-  }
-  const app = Fastify({ logger: false })
-  await app.register(errors)
-  await app.register(auth, { secret: 'x' })
-  await app.register(cache, { store, ttl: TTL_CLASSES, ...opts })
+  const { app } = await bareCacheApp(t, testStore(t, redis, 'tiny'), opts)
   let calls = 0
   app.get('/things/:id', {
     config: { cache: { key: 'thing:{params.id}', ttl: 'entity' } },
@@ -373,7 +340,6 @@ async function tinyApp (t: Tap, redis: boolean, reply: (set: (name: string, valu
     const body = reply((name, value) => { res.header(name, value) })
     return body ?? { id: (request.params as { id: number }).id, calls }
   })
-  t.teardown(() => app.close())
   await app.ready()
   return { app, calls: () => calls }
 }
