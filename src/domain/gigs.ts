@@ -68,6 +68,21 @@ export async function findGig (db: Db | Tx, id: number): Promise<GigView | undef
   return rows[0]
 }
 
+function prepareFindGig (db: Db) {
+  return db.select(gigColumns).from(gigs).where(eq(gigs.id, sql.placeholder('id'))).limit(1).prepare('find_gig')
+}
+
+// Built once per database: the hottest read (every gig miss) skips Drizzle's query building.
+const findGigStatements = new WeakMap<Db, ReturnType<typeof prepareFindGig>>()
+
+/** `findGig` outside a transaction, as a prepared statement. */
+async function findGigPrepared (db: Db, id: number): Promise<GigView | undefined> {
+  let statement = findGigStatements.get(db)
+  if (statement === undefined) findGigStatements.set(db, (statement = prepareFindGig(db)))
+  const rows = await statement.execute({ id })
+  return rows[0]
+}
+
 async function lockGig (tx: Tx, id: number): Promise<GigView> {
   const rows = await tx.select(gigColumns).from(gigs).where(eq(gigs.id, id)).for('update')
   const gig = rows[0]
@@ -88,7 +103,7 @@ function assertOwner (gig: GigView, caller: Caller, action: string): void {
 
 /** A gig as the public sees it: drafts exist only for their poster. */
 export async function getGig (ctx: DomainContext, id: number, caller: Caller | null = null): Promise<GigView> {
-  const gig = await findGig(ctx.db, id)
+  const gig = await findGigPrepared(ctx.db, id)
   if (!gig || (gig.status === 'draft' && gig.postedBy !== caller?.id)) throw notFound('gig', id)
   return gig
 }
