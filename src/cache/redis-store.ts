@@ -51,37 +51,51 @@ local function valid(t, base)
 end
 `
 
-// KEYS[1] entry; ARGV[1] tag key base
-const LUA_GET = LUA_VALID + `
-local f = redis.call('HMGET', KEYS[1], 'v', 'm', 's', 'f', 'u', 'n', 't')
-if not f[1] then return false end
-if not valid(f[7], ARGV[1]) then return false end
-return f
+// An entry is one string (see encodeEntry): `storedAt freshUntil staleUntil version metaLength\n`,
+// then t, `\n`, meta, value. Only the header and t hold no newline, so Lua finds t with two finds
+// and a hit goes back as the stored string itself: one bulk reply the caller slices.
+// pcall: a key of another type (a hash written by an older version of this store) reads as no
+// entry instead of failing every read of it (which would open the circuit); a set replaces it.
+const LUA_ENTRY = `
+local function entryTags(e)
+  if type(e) ~= 'string' then return nil end
+  local a = string.find(e, '\\n', 1, true)
+  if not a then return nil end
+  local b = string.find(e, '\\n', a + 1, true)
+  if not b then return nil end
+  return string.sub(e, a + 1, b - 1)
+end
 `
 
-// KEYS[1] entry, KEYS[2..] tag keys; ARGV: 1 base, 2 value, 3 meta, 4 storedAt, 5 freshUntil,
-// 6 staleUntil, 7 version or '', 8 px, 9 t, 10 tag ttl, 11.. tokens in KEYS order
-const LUA_SET = LUA_VALID + `
+// KEYS[1] entry; ARGV[1] tag key base
+const LUA_GET = LUA_VALID + LUA_ENTRY + `
+local e = redis.pcall('GET', KEYS[1])
+local t = entryTags(e)
+if not t or not valid(t, ARGV[1]) then return false end
+return e
+`
+
+// KEYS[1] entry, KEYS[2..] tag keys; ARGV: 1 base, 2 entry, 3 storedAt, 4 version or '', 5 px,
+// 6 tag ttl, 7.. tokens in KEYS order
+const LUA_SET = LUA_VALID + LUA_ENTRY + `
 for i = 2, #KEYS do
-  if redis.call('GET', KEYS[i]) ~= ARGV[9 + i] then return 0 end
+  if redis.call('GET', KEYS[i]) ~= ARGV[5 + i] then return 0 end
 end
-local old = redis.call('HMGET', KEYS[1], 'n', 't', 'f')
-if old[1] then
-  if ARGV[7] ~= '' then
-    if tonumber(old[1]) >= tonumber(ARGV[7]) then return 0 end
-  elseif tonumber(old[3]) > tonumber(ARGV[4]) and valid(old[2], ARGV[1]) then
-    return 0
+local old = redis.pcall('GET', KEYS[1])
+local oldTags = entryTags(old)
+if oldTags then
+  local f, n = string.match(old, '^%S+ (%S+) %S+ (%S*) ')
+  if n and n ~= '' then
+    if ARGV[4] ~= '' then
+      if tonumber(n) >= tonumber(ARGV[4]) then return 0 end
+    elseif tonumber(f) > tonumber(ARGV[3]) and valid(oldTags, ARGV[1]) then
+      return 0
+    end
   end
 end
-redis.call('DEL', KEYS[1])
-if ARGV[7] ~= '' then
-  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'm', ARGV[3], 's', ARGV[4], 'f', ARGV[5], 'u', ARGV[6], 't', ARGV[9], 'n', ARGV[7])
-else
-  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'm', ARGV[3], 's', ARGV[4], 'f', ARGV[5], 'u', ARGV[6], 't', ARGV[9])
-end
-local px = tonumber(ARGV[8])
-redis.call('PEXPIRE', KEYS[1], px)
-local want = math.max(tonumber(ARGV[10]), px + 60000)
+local px = tonumber(ARGV[5])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', px)
+local want = math.max(tonumber(ARGV[6]), px + 60000)
 for i = 2, #KEYS do
   if redis.call('PTTL', KEYS[i]) < want then redis.call('PEXPIRE', KEYS[i], want) end
 end
@@ -175,8 +189,8 @@ return #KEYS - 1
 
 // Versioned names: a changed script under a new name never meets an old registration.
 const CMD = {
-  get: 'cacheCoreGetV1',
-  set: 'cacheCoreSetV1',
+  get: 'cacheCoreGetV2',
+  set: 'cacheCoreSetV2',
   tags: 'cacheCoreTagTokensV1',
   invalidate: 'cacheCoreInvalidateV1',
   invalidateAnnounce: 'cacheCoreInvalidateAnnounceV1',
@@ -184,10 +198,8 @@ const CMD = {
   renew: 'cacheCoreBusRenewV1'
 } as const
 
-type EntryReply = [string | null, string | null, string | null, string | null, string | null, string | null, string | null] | null
-
 interface ScriptedClient {
-  [CMD.get]: (numKeys: number, key: string, base: string) => Promise<EntryReply>
+  [CMD.get]: (numKeys: number, key: string, base: string) => Promise<string | null>
   [CMD.set]: (numKeys: number, ...args: string[]) => Promise<number>
   [CMD.tags]: (numKeys: number, ...args: string[]) => Promise<string[]>
   [CMD.invalidate]: (numKeys: number, ...args: string[]) => Promise<number>
@@ -253,6 +265,8 @@ export class RedisStore implements Store {
   readonly #tagTtlMs: number
   /** ioredis adds its own keyPrefix to KEYS, but not to keys Lua derives or to SCAN results. */
   readonly #clientPrefix: string
+  /** Where Lua finds tag keys: `${clientPrefix}${prefix}:tag:` (built once, sent with every get). */
+  readonly #tagBase: string
   readonly #seqKey: string
   readonly #membersKey: string
 
@@ -272,6 +286,7 @@ export class RedisStore implements Store {
     this.#clock = opts.clock ?? systemClock
     this.#tagTtlMs = tagTtlMs
     this.#clientPrefix = opts.client.options.keyPrefix ?? ''
+    this.#tagBase = `${this.#clientPrefix}${this.prefix}:tag:`
     // `%s` cannot be an encoded tag (encodeTag only emits `%` + two hex digits).
     this.#seqKey = `${this.prefix}:tag:%seq`
     this.#membersKey = `${this.prefix}:tag:%members`
@@ -296,10 +311,6 @@ export class RedisStore implements Store {
     return `${this.prefix}:tag:${encodeTag(tag)}`
   }
 
-  get #tagBase (): string {
-    return `${this.#clientPrefix}${this.prefix}:tag:`
-  }
-
   async tagTokens (tags: string[]): Promise<string[]> {
     checkTags(tags)
     if (tags.length === 0) return []
@@ -309,18 +320,7 @@ export class RedisStore implements Store {
 
   async get (key: string): Promise<CacheEntry | undefined> {
     const reply = await this.#scripts[CMD.get](1, this.entryKey(key), this.#tagBase)
-    if (reply === null || reply[0] === null) return undefined
-    const [value, meta, s, f, u, n, t] = reply
-    const entry: CacheEntry = {
-      value,
-      meta: meta ?? '',
-      storedAt: Number(s),
-      freshUntil: Number(f),
-      staleUntil: Number(u),
-      tags: decodeTagList(t)
-    }
-    if (n !== null && n !== '') entry.version = Number(n)
-    return entry
+    return reply === null ? undefined : decodeEntry(reply)
   }
 
   async set (key: string, value: string, meta: string, opts: SetOptions): Promise<boolean> {
@@ -338,10 +338,11 @@ export class RedisStore implements Store {
       t += (i === 0 ? '' : ' ') + encodeTag(opts.tags[i] as string) + ' ' + token
     }
     const keys = opts.tags.map((tag) => this.tagKey(tag))
+    const version = opts.version === undefined ? '' : String(opts.version)
+    const entry = encodeEntry(storedAt, freshUntil, freshUntil + staleMs, version, t, meta, value)
     const stored = await this.#scripts[CMD.set](
       keys.length + 1, entryKey, ...keys,
-      this.#tagBase, value, meta, String(storedAt), String(freshUntil), String(freshUntil + staleMs),
-      opts.version === undefined ? '' : String(opts.version), String(ttlMs + staleMs), t,
+      this.#tagBase, entry, String(storedAt), version, String(ttlMs + staleMs),
       String(this.#tagTtlMs), ...opts.tokens
     )
     return stored === 1
@@ -410,10 +411,65 @@ export class RedisStore implements Store {
   }
 }
 
-function decodeTagList (t: string | null): string[] {
-  if (t === null || t === '') return []
-  const parts = t.split(' ')
+/**
+ * The stored form of an entry: `storedAt freshUntil staleUntil version metaLength\n` + t + `\n` +
+ * meta + value. t (`tag token tag token …`, tags encoded) holds no newline, so the script finds it
+ * without knowing byte lengths; metaLength counts UTF-16 units, so only JS, which slices the decoded
+ * reply, ever uses it. Numbers are JS `String(n)`: no spaces, and Lua's tonumber reads them.
+ */
+function encodeEntry (storedAt: number, freshUntil: number, staleUntil: number, version: string, t: string, meta: string, value: string): string {
+  return `${storedAt} ${freshUntil} ${staleUntil} ${version} ${meta.length}\n${t}\n${meta}${value}`
+}
+
+/** The entry a hit returned: a few indexOf and slices over one string, no per-field reply array. */
+function decodeEntry (e: string): CacheEntry {
+  const s = e.indexOf(' ')
+  const f = e.indexOf(' ', s + 1)
+  const u = e.indexOf(' ', f + 1)
+  const n = e.indexOf(' ', u + 1)
+  const header = e.indexOf('\n', n + 1)
+  const tagsEnd = e.indexOf('\n', header + 1)
+  const valueAt = tagsEnd + 1 + readNumber(e, n + 1, header)
+  const entry: CacheEntry = {
+    value: e.slice(valueAt),
+    meta: e.slice(tagsEnd + 1, valueAt),
+    storedAt: readNumber(e, 0, s),
+    freshUntil: readNumber(e, s + 1, f),
+    staleUntil: readNumber(e, f + 1, u),
+    tags: tagsEnd === header + 1 ? [] : decodeTagList(e.slice(header + 1, tagsEnd))
+  }
+  if (n > u + 1) entry.version = readNumber(e, u + 1, n)
+  return entry
+}
+
+/**
+ * `Number(e.slice(from, to))`, reading plain digits in place: five Number(slice) calls were most of
+ * decoding a hit. Anything else (a sign, a fraction, an exponent, more digits than are always
+ * exact) goes to Number.
+ */
+function readNumber (e: string, from: number, to: number): number {
+  if (to - from > 15) return Number(e.slice(from, to))
+  let n = 0
+  for (let i = from; i < to; i++) {
+    const d = e.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return Number(e.slice(from, to))
+    n = n * 10 + d
+  }
+  return n
+}
+
+/** The tags of `tag token tag token …`; only a tag holding `%` needs decoding. */
+function decodeTagList (t: string): string[] {
   const tags: string[] = []
-  for (let i = 0; i < parts.length; i += 2) tags.push(decodeTag(parts[i] as string))
+  let at = 0
+  while (at < t.length) {
+    const end = t.indexOf(' ', at)
+    if (end === -1) break
+    const tag = t.slice(at, end)
+    tags.push(tag.includes('%') ? decodeTag(tag) : tag)
+    const next = t.indexOf(' ', end + 1)
+    if (next === -1) break
+    at = next + 1
+  }
   return tags
 }

@@ -41,7 +41,11 @@ export type ResilienceEvent =
 export interface ResilientStoreOptions {
   /** The store to protect (a RedisStore, or a TieredStore in front of one). */
   store: Store
-  /** Longest any operation waits for the inner store; default 100 ms. */
+  /**
+   * Longest any operation waits for the inner store; default 100 ms. Deadlines are checked every
+   * timeoutMs / 4 (one timer per store, not one per operation), so an operation that never answers
+   * fails after timeoutMs to 1.25 × timeoutMs (plus whatever event-loop lag delays timers).
+   */
   timeoutMs?: number
   /** Consecutive failures (errors or timeouts) that open the circuit; default 5. */
   failureThreshold?: number
@@ -80,10 +84,32 @@ export interface ResilienceStats {
 
 const REPLAY_BATCH = 500
 
+/** How the breaker let an operation through. */
+type Admitted = 'closed' | 'probe'
+
+/** An operation waiting for the inner store's answer or for its deadline, whichever comes first. */
+interface Waiter {
+  /** performance.now() past which it times out. */
+  readonly deadline: number
+  readonly op: StoreOp
+  /** Undefined for a background replay, whose outcome the breaker does not count. */
+  readonly admitted: Admitted | undefined
+  /** The breaker's epoch when it was admitted. */
+  readonly epoch: number
+  readonly reject: (err: unknown) => void
+  /** Answered, failed or timed out: whatever comes second is ignored. */
+  done: boolean
+  /** In the sweeper's list (a waiter leaves it when answered or when its deadline passes). */
+  queued: boolean
+  prev: Waiter | undefined
+  next: Waiter | undefined
+}
+
 /**
- * A Store in front of another that never lets a caller wait longer than `timeoutMs`, with a
- * circuit breaker: after `failureThreshold` consecutive failures it stops calling the inner store
- * (every operation fails at once), waits an exponentially growing, jittered delay, then lets
+ * A Store in front of another that never lets a caller wait much longer than `timeoutMs` (a
+ * quarter more at most: see the option), with a circuit breaker: after `failureThreshold`
+ * consecutive failures it stops calling the inner store (every operation fails at once), waits
+ * an exponentially growing, jittered delay, then lets
  * exactly one operation through as a probe (half-open). The probe's success closes the circuit;
  * its failure opens it again with a longer wait. Probing rides on real traffic (with no requests
  * there is nothing to protect), so tests drive it with a manual clock instead of timers.
@@ -125,6 +151,13 @@ export class ResilientStore implements Store {
   #replaying = false
   #replayAt = 0
   #replayAttempt = 0
+  /**
+   * Operations waiting for an answer, oldest first: a doubly linked list in deadline order, since
+   * every deadline is a monotonic now plus the same timeoutMs. An answer unlinks its waiter at once.
+   */
+  #head: Waiter | undefined
+  #tail: Waiter | undefined
+  #sweeper: ReturnType<typeof setInterval> | undefined
 
   constructor (opts: ResilientStoreOptions) {
     if (opts?.store === undefined || typeof opts.store.get !== 'function') {
@@ -242,6 +275,7 @@ export class ResilientStore implements Store {
   }
 
   async close (): Promise<void> {
+    if (this.#head === undefined) this.#stopSweeper()
     await this.inner.close?.()
   }
 
@@ -296,32 +330,30 @@ export class ResilientStore implements Store {
     return 'probe'
   }
 
-  async #run<T> (op: StoreOp, call: () => Promise<T>): Promise<T> {
+  /** Calls the inner store under the breaker and the timeout. */
+  #run<T> (op: StoreOp, call: () => Promise<T>): Promise<T> {
     const admitted = this.#admit()
     if (admitted === false) {
       this.#rejected++
       this.#emit({ type: 'rejected', op })
-      throw new StoreUnavailableError('CACHE_ERR_CIRCUIT_OPEN', op, `cache store circuit is ${this.#state}: ${op} not attempted`)
+      return Promise.reject(new StoreUnavailableError('CACHE_ERR_CIRCUIT_OPEN', op, `cache store circuit is ${this.#state}: ${op} not attempted`))
     }
     if (admitted === 'closed') this.#maybeReplay()
-    const epoch = this.#epoch
-    try {
-      const value = await this.#withTimeout(op, call)
-      this.#settle(admitted, epoch, undefined)
-      return value
-    } catch (err) {
-      if (err instanceof CacheError) {
-        // A caller's mistake says nothing about the store's health.
-        if (admitted === 'probe') this.#probing = false
-        throw err
-      }
-      this.#settle(admitted, epoch, err)
-      if (!(err instanceof StoreUnavailableError)) this.#emit({ type: 'failure', op, error: err })
-      throw err
-    }
+    return this.#withTimeout(op, call, admitted, this.#epoch)
   }
 
-  #settle (admitted: 'closed' | 'probe', epoch: number, error: unknown): void {
+  /** Tells the breaker how an admitted operation ended: `error` undefined is a success. */
+  #outcome (admitted: Admitted, epoch: number, op: StoreOp, error: unknown): void {
+    if (error instanceof CacheError) {
+      // A caller's mistake says nothing about the store's health.
+      if (admitted === 'probe') this.#probing = false
+      return
+    }
+    this.#settle(admitted, epoch, error)
+    if (error !== undefined && !(error instanceof StoreUnavailableError)) this.#emit({ type: 'failure', op, error })
+  }
+
+  #settle (admitted: Admitted, epoch: number, error: unknown): void {
     if (admitted === 'probe') {
       this.#probing = false
       if (epoch !== this.#epoch) return
@@ -386,41 +418,118 @@ export class ResilientStore implements Store {
     }).finally(() => { this.#replaying = false })
   }
 
-  #withTimeout<T> (op: StoreOp, call: () => Promise<T>): Promise<T> {
+  /**
+   * The inner call's answer, or a timeout error once it has taken longer than timeoutMs. The
+   * breaker hears of the outcome (when `admitted` is given) before the caller does.
+   */
+  #withTimeout<T> (op: StoreOp, call: () => Promise<T>, admitted?: Admitted, epoch = 0): Promise<T> {
     let promise: Promise<T>
     try {
       promise = call()
     } catch (err) {
+      if (admitted !== undefined) this.#outcome(admitted, epoch, op, err)
       return Promise.reject(err)
     }
     this.#pending++
     return new Promise<T>((resolve, reject) => {
-      let done = false
-      const expire = (): void => {
-        if (done) return
-        done = true
-        this.#timeouts++
-        this.#emit({ type: 'timeout', op, timeoutMs: this.timeoutMs })
-        reject(new StoreUnavailableError('CACHE_ERR_TIMEOUT', op, `cache store ${op} took longer than ${this.timeoutMs} ms`))
+      const waiter: Waiter = {
+        deadline: performance.now() + this.timeoutMs,
+        op,
+        admitted,
+        epoch,
+        reject,
+        done: false,
+        queued: true,
+        prev: undefined,
+        next: undefined
       }
-      // Timers run before I/O in each turn of the event loop: on a busy process a reply may be
-      // waiting in the socket when the timer fires. setImmediate runs after that I/O, so only a
-      // store that really did not answer times out, not one the event loop had not read yet.
-      const timer = setTimeout(() => { setImmediate(expire) }, this.timeoutMs)
+      this.#watch(waiter)
       promise.then((value) => {
         this.#pending--
-        if (done) return
-        done = true
-        clearTimeout(timer)
+        if (waiter.done) return
+        this.#unwatch(waiter)
+        if (admitted !== undefined) this.#outcome(admitted, epoch, op, undefined)
         resolve(value)
       }, (err: unknown) => {
         this.#pending--
-        if (done) return
-        done = true
-        clearTimeout(timer)
+        if (waiter.done) return
+        this.#unwatch(waiter)
+        if (admitted !== undefined) this.#outcome(admitted, epoch, op, err)
         reject(err)
       })
     })
+  }
+
+  /**
+   * Appends a waiter for the sweeper, started on demand. A timer per operation (setTimeout +
+   * clearTimeout) cost more CPU than a Redis hit's own parsing; one interval per store costs nothing
+   * per operation. Like those timers it holds the process open (an operation that never answers
+   * still fails instead of the process exiting under it), and it stops at the first tick that
+   * finds nothing waiting.
+   */
+  #watch (waiter: Waiter): void {
+    const tail = this.#tail
+    waiter.prev = tail
+    if (tail === undefined) this.#head = waiter
+    else tail.next = waiter
+    this.#tail = waiter
+    this.#sweeper ??= setInterval(() => { this.#sweep() }, Math.max(1, this.timeoutMs / 4))
+  }
+
+  /** Marks a waiter done and unlinks it, if the sweeper has not taken it already. */
+  #unwatch (waiter: Waiter): void {
+    waiter.done = true
+    if (!waiter.queued) return
+    waiter.queued = false
+    const { prev, next } = waiter
+    if (prev === undefined) this.#head = next
+    else prev.next = next
+    if (next === undefined) this.#tail = prev
+    else next.prev = prev
+    waiter.prev = undefined
+    waiter.next = undefined
+  }
+
+  /** Takes every waiter past its deadline off the list and times it out, unless it is answered first. */
+  #sweep (): void {
+    const now = performance.now()
+    const expired: Waiter[] = []
+    let waiter = this.#head
+    while (waiter !== undefined && waiter.deadline <= now) {
+      const next = waiter.next
+      waiter.queued = false
+      waiter.prev = undefined
+      waiter.next = undefined
+      expired.push(waiter)
+      waiter = next
+    }
+    this.#head = waiter
+    if (waiter === undefined) {
+      this.#tail = undefined
+      this.#stopSweeper()
+    } else {
+      waiter.prev = undefined
+    }
+    // Timers run before I/O in each turn of the event loop: on a busy process a reply may be
+    // waiting in the socket when the sweeper runs. setImmediate runs after that I/O, so only a
+    // store that really did not answer times out, not one the event loop had not read yet.
+    if (expired.length > 0) setImmediate(() => { for (const w of expired) this.#expire(w) })
+  }
+
+  #expire (waiter: Waiter): void {
+    if (waiter.done) return
+    waiter.done = true
+    const { op, admitted } = waiter
+    this.#timeouts++
+    this.#emit({ type: 'timeout', op, timeoutMs: this.timeoutMs })
+    const err = new StoreUnavailableError('CACHE_ERR_TIMEOUT', op, `cache store ${op} took longer than ${this.timeoutMs} ms`)
+    if (admitted !== undefined) this.#outcome(admitted, waiter.epoch, op, err)
+    waiter.reject(err)
+  }
+
+  #stopSweeper (): void {
+    clearInterval(this.#sweeper)
+    this.#sweeper = undefined
   }
 }
 
@@ -443,13 +552,16 @@ const EXTENDED_OPS: Record<string, Guarded> = {
  */
 export function withResilience<T extends Store> (store: T, opts: Omit<ResilientStoreOptions, 'store'>): T & { readonly resilience: ResilientStore } {
   const guard = new ResilientStore({ ...opts, store })
+  // Bound once: the proxy is read on every operation (a TieredStore's L2 get on each L1 miss).
+  const ops = new Map<PropertyKey, unknown>()
+  for (const prop of STORE_OPS) {
+    ops.set(prop, (guard as unknown as Record<PropertyKey, (...args: unknown[]) => unknown>)[prop]!.bind(guard))
+  }
   return new Proxy(store, {
     get (target, prop) {
       if (prop === 'resilience') return guard
-      if (STORE_OPS.has(prop)) {
-        const op = (guard as unknown as Record<PropertyKey, (...args: unknown[]) => unknown>)[prop]!
-        return op.bind(guard)
-      }
+      const op = ops.get(prop)
+      if (op !== undefined) return op
       const value: unknown = Reflect.get(target, prop, target)
       const extended = typeof prop === 'string' && Object.hasOwn(EXTENDED_OPS, prop) ? EXTENDED_OPS[prop] : undefined
       if (extended !== undefined && typeof value === 'function') {

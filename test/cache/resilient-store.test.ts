@@ -76,6 +76,35 @@ t.test('an operation that never answers fails after timeoutMs and counts as a fa
   t.same(events.map((e) => e.type), ['timeout'])
 })
 
+t.test('each operation gets its own verdict: an answer between two that never come is not lost', async (t) => {
+  const clock = new ManualClock()
+  const answers: Array<(v: string[]) => void> = []
+  const inner = switchable(new MemoryStore({ maxBytes: 1 << 20, clock }))
+  // tagTokens answers only when the test says so.
+  inner.tagTokens = async () => await new Promise<string[]>((resolve) => { answers.push(resolve) })
+  const store = new ResilientStore({ store: inner, clock, timeoutMs: 20, failureThreshold: 100 })
+  const first = store.tagTokens(['a']).catch((e: unknown) => e)
+  const middle = store.tagTokens(['b'])
+  const last = store.tagTokens(['c']).catch((e: unknown) => e)
+  answers[1]!(['tb'])
+  t.same(await middle, ['tb'], 'answered while older and newer ones wait')
+  t.equal(((await first) as StoreUnavailableError).code, 'CACHE_ERR_TIMEOUT')
+  t.equal(((await last) as StoreUnavailableError).code, 'CACHE_ERR_TIMEOUT')
+  t.same([store.stats().timeouts, store.stats().pending], [2, 2], 'two timed out, still pending inside')
+})
+
+t.test('timeouts still fire after a quiet spell with nothing waiting', async (t) => {
+  const { store, inner } = setup({ timeoutMs: 10 })
+  inner.health = 'hanging'
+  await t.rejects(store.get('a'), { code: 'CACHE_ERR_TIMEOUT' })
+  inner.health = 'up'
+  await store.get('b')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  inner.health = 'hanging'
+  await t.rejects(store.get('c'), { code: 'CACHE_ERR_TIMEOUT' })
+  t.equal(store.stats().timeouts, 2)
+})
+
 t.test('consecutive failures open the circuit, and then the store is not called at all', async (t) => {
   const { store, inner, breaker } = setup()
   inner.health = 'failing'

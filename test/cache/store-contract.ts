@@ -55,6 +55,22 @@ export async function runStoreContract (t: Test, name: string, makeStore: MakeSt
     tt.same(e?.tags, [])
   })
 
+  await withStore('meta and value round-trip exactly, whatever characters they hold', async (_h, s, tt) => {
+    const meta = 'W/"1 2"\n\nü✓ 100% \u{1F600}'
+    const value = '\n{"a": "b c"}\n \u{1F600} ü 0 1 2 3\n'
+    tt.ok(await s.set('k', value, meta, opts([], [])))
+    const e = await s.get('k')
+    tt.equal(e?.meta, meta)
+    tt.equal(e?.value, value)
+  })
+
+  await withStore('versions round-trip as numbers, large or fractional', async (_h, s, tt) => {
+    tt.ok(await s.set('a', 'v', '', opts([], [], { version: 1_764_148_673_123 })))
+    tt.ok(await s.set('b', 'v', '', opts([], [], { version: 2.5 })))
+    tt.equal((await s.get('a'))?.version, 1_764_148_673_123)
+    tt.equal((await s.get('b'))?.version, 2.5)
+  })
+
   await withStore('tag tokens are stable until invalidated, then new', async (_h, s, tt) => {
     const [a1] = await s.tagTokens(['gig:1'])
     const [a2] = await s.tagTokens(['gig:1'])
