@@ -454,7 +454,13 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
       request.cacheState = null
       storeResponse(request, reply, payload, c, state).then((out) => {
         state.release?.()
-        done(null, out)
+        // Fastify's own runner guards this call: a throw while the reply is written (a header
+        // Node rejects) must become an error response, not an unhandled rejection.
+        try {
+          done(null, out)
+        } catch (err) {
+          done(err as Error)
+        }
       }, (err: unknown) => {
         state.release?.()
         done(err as Error)

@@ -560,6 +560,9 @@ export function withResilience<T extends Store> (store: T, opts: Omit<ResilientS
   return new Proxy(store, {
     get (target, prop) {
       if (prop === 'resilience') return guard
+      // No synchronous answers through the guard: its filter of invalidations it could not
+      // deliver lives in get, and a peek would skip it.
+      if (prop === 'peek') return undefined
       const op = ops.get(prop)
       if (op !== undefined) return op
       const value: unknown = Reflect.get(target, prop, target)

@@ -260,6 +260,13 @@ t.test('withResilience keeps the store\'s own members and guards only its operat
   t.equal(guarded.resilience.breakerState(), 'closed')
 })
 
+t.test('a guarded store never answers synchronously: every read goes through the guard', async (t) => {
+  const memory = new MemoryStore({ maxBytes: 1 << 20 })
+  await memory.set('k', 'v', '', { ttlMs: 60_000, tags: ['a'], tokens: await memory.tagTokens(['a']) })
+  t.ok(memory.peek('k'), 'the store itself can')
+  t.equal(withResilience(memory, {}).peek, undefined, 'peek would skip the filter of invalidations the guard could not deliver')
+})
+
 async function stored (store: Store, key: string, tags: string[]): Promise<void> {
   await store.set(key, 'v', '', { ttlMs: 60_000, tags, tokens: await store.tagTokens(tags) })
 }

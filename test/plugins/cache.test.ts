@@ -359,6 +359,13 @@ both('a plain 200 of a cached route is stored (the tiny app caches)', async (t, 
   t.equal(tiny.calls(), 1)
 })
 
+both('a header Node rejects on a cached miss is a 500 in the error shape, not a hung request', async (t, redis) => {
+  const tiny = await tinyApp(t, redis, (set) => { set('x-bad', 'caf\u0100') })
+  const res = await tiny.app.inject('/things/1')
+  t.equal(res.statusCode, 500)
+  t.match(res.json(), { statusCode: 500, error: 'Internal Server Error' })
+})
+
 both('a response that sets a cookie is not stored', async (t, redis) => {
   const tiny = await tinyApp(t, redis, (set) => { set('set-cookie', 'sid=secret; HttpOnly') })
   const [a, b] = await twice(tiny)
