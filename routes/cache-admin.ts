@@ -79,7 +79,7 @@ const Stats = Type.Object({
   windowMs: Type.Integer(),
   baselineMs: Type.Integer(),
   bucketMs: Type.Integer(),
-  store: StringEnum(['memory', 'redis', 'tiered']),
+  store: StringEnum(['off', 'memory', 'redis', 'tiered']),
   thresholds: Type.Object({
     entityHitRate: Type.Number(),
     listHitRate: Type.Number(),
@@ -193,7 +193,7 @@ const cacheAdminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const alerts = app.cacheAlerts.evaluate(app.cacheMetrics.alertInput())
     const snap = app.cacheMetrics.snapshot()
     reply.header('cache-control', 'no-store')
-    return { ...snap, store: app.cacheStore.kind, thresholds: app.cacheAlerts.thresholds, alerts }
+    return { ...snap, store: app.hasDecorator('cacheMode') ? app.cacheMode : app.cacheStore.kind, thresholds: app.cacheAlerts.thresholds, alerts }
   })
 
   app.get('/cache/explain', {

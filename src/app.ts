@@ -37,6 +37,13 @@ import searchRoutes from '../routes/search.ts'
 import catalogRoutes from '../routes/catalog.ts'
 import meRoutes from '../routes/me.ts'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** What caches this app: the resolved CACHE_STORE (`off` when routes and services read through). */
+    cacheMode: CacheStoreKind
+  }
+}
+
 export interface AppOptions {
   /** Overrides of the environment's configuration. */
   config?: Partial<Config>
@@ -147,6 +154,8 @@ export async function buildApp (opts: AppOptions = {}): Promise<FastifyInstance>
     manager: { ttl: { entity: entityTtlClass, list: listTtlClass }, patternOf: patternOfKey }
   })
   app.domain.entities = cacheStore === 'off' ? noEntityCache : app.cache
+  // An explicit store (tests, the benchmark) is reported as what it is.
+  app.decorate('cacheMode', cacheStore === 'off' ? 'off' : store.kind)
   // Domain events reach the cache through the outbox: written with each transaction, applied
   // before the write replies, retried and replayed by the dispatcher when the cache was unreachable.
   // With caching off there is nothing to invalidate: writes record no outbox rows, and the
