@@ -185,7 +185,7 @@ export interface CacheMetricsOptions {
   /** Distinct patterns, routes, families or events kept; more are counted under `other`. Default 200. */
   maxLabels?: number
   onObserve?: (o: Observation) => void
-  /** The route being served when an event without `route` is recorded (e.g. from AsyncLocalStorage). */
+  /** The route being served when an event without `route` is recorded (an embedder's own context). */
   currentRoute?: () => string | undefined
 }
 
