@@ -286,11 +286,17 @@ async function client (instances: Instance[], fx: Fixture, h: History, c: Counte
         op = `GET /gigs/${g.id}`
         r = await call(inst.base, 'GET', `/gigs/${g.id}`)
         if (r.status === 200) h.observe(snapshot, `gig:${g.id}`, (r.json as Versioned).version, ctx(op, r.xCache))
-      } else if (kind < 0.6) {
+      } else if (kind < 0.5) {
         const owner = pick(OWNERS)
         op = `GET /users/${owner}/gigs`
         r = await call(inst.base, 'GET', `/users/${owner}/gigs`)
         if (r.status === 200) for (const g of r.json as Versioned[]) h.observe(snapshot, `gig:${g.id}`, g.version, ctx(op, r.xCache))
+      } else if (kind < 0.6) {
+        // A listing page: it depends on the gigs it shows (gig:{id}), not only on its filters.
+        const owner = pick(OWNERS)
+        op = `GET /gigs?postedBy=${owner}`
+        r = await call(inst.base, 'GET', `/gigs?postedBy=${owner}&pageSize=100`)
+        if (r.status === 200) for (const g of (r.json as { items: Versioned[] }).items) h.observe(snapshot, `gig:${g.id}`, g.version, ctx(op, r.xCache))
       } else if (kind < 0.75) {
         const u = pick([...OWNERS, ...APPLICANTS])
         op = `GET /users/${u}`
