@@ -2,5 +2,5 @@ import neostandard from 'neostandard'
 
 export default neostandard({
   ts: true,
-  ignores: ['node_modules/**', '.data/**', '.tap/**', 'coverage/**', 'drizzle/migrations/**', 'bench/results/**']
+  ignores: ['node_modules/**', '.data/**', '.tap/**', 'coverage/**', 'drizzle/migrations/**', 'bench/results/**', '.exp/**']
 })

@@ -58,8 +58,10 @@ declare module 'fastify' {
      * the ids on a listing page). Call it BEFORE reading the data those tags cover: their tokens
      * are read now, so a write that lands after this call makes the stored entry stale-on-arrival.
      * A no-op when the response will not be stored; if the tokens cannot be read, nothing is stored.
+     * A function instead of tags is called only when the response will be stored (tags that cost
+     * a query to find); if it throws, the response is not stored.
      */
-    cacheDependsOn: (tags: string[]) => Promise<void>
+    cacheDependsOn: (tags: string[] | (() => Promise<string[]> | string[])) => Promise<void>
   }
 }
 
@@ -241,14 +243,15 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
   app.decorate('cache', manager)
   app.decorate('cacheStore', store)
   app.decorateRequest('cacheState', null)
-  app.decorateRequest('cacheDependsOn', async function (this: FastifyRequest, tags: string[]): Promise<void> {
+  app.decorateRequest('cacheDependsOn', async function (this: FastifyRequest, input: string[] | (() => Promise<string[]> | string[])): Promise<void> {
     const state = this.cacheState
     if (state === null || state.tags === undefined || state.tokens === undefined) return
-    checkTags(tags)
-    const known = new Set(state.tags)
-    const added = [...new Set(tags)].filter((t) => !known.has(t))
-    if (added.length === 0) return
     try {
+      const tags = typeof input === 'function' ? await input() : input
+      checkTags(tags)
+      const known = new Set(state.tags)
+      const added = [...new Set(tags)].filter((t) => !known.has(t))
+      if (added.length === 0) return
       const tokens = await store.tagTokens(added)
       state.tags.push(...added)
       state.tokens.push(...tokens)

@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { MAX_SEARCH_SKILLS, hasCriteria, normaliseSearch, searchGigs } from '../src/domain/search.ts'
+import { MAX_SEARCH_SKILLS, hasCriteria, normaliseSearch, searchGigs, searchLexemes } from '../src/domain/search.ts'
 import { CategorySlug, errorResponses, GigPage, Pagination, StringEnum } from './schemas.ts'
-import { ALL_SEARCH_RESULTS, KEYS } from '../src/catalog.ts'
+import { ALL_SEARCH_RESULTS, KEYS, searchTags } from '../src/catalog.ts'
 
 const SearchSort = StringEnum(['relevance', 'newest', 'budget'], {
   description: 'relevance (the default with q; without q the order is newest), newest, or budget (highest first)'
@@ -43,6 +43,10 @@ const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { page, pageSize } = request.query
     const criteria = normaliseSearch(request.query)
+    // Before the search reads anything: a gig edit invalidates the results whose query shares a
+    // lexeme with the gig's text (or that need none), not every search. One more statement, and
+    // only when the result is going to be stored.
+    await request.cacheDependsOn(async () => searchTags(await searchLexemes(request.domain, criteria.q)))
     const result = await searchGigs(request.domain, criteria, page, pageSize)
     if (request.caller && hasCriteria(criteria)) {
       // history is a convenience: losing it must never cost the caller their results

@@ -302,11 +302,18 @@ async function client (instances: Instance[], fx: Fixture, h: History, c: Counte
         op = `GET /users/${u}`
         r = await call(inst.base, 'GET', `/users/${u}`)
         if (r.status === 200) h.observe(snapshot, `user:${u}`, (r.json as Versioned).version, ctx(op, r.xCache))
-      } else if (kind < 0.9) {
+      } else if (kind < 0.85) {
         const a = pick(fx.applications)
         op = `GET /applications/${a.id}`
         r = await call(inst.base, 'GET', `/applications/${a.id}`, fx.tokens.get(a.applicant))
         if (r.status === 200) h.observe(snapshot, `application:${a.id}`, (r.json as Versioned).version, ctx(op, r.xCache))
+      } else if (kind < 0.9) {
+        // A search: edits move gigs in and out of it (titles gain and lose numbers) and change the
+        // ones it shows; its cache entry depends on the query's lexemes, not on every edit.
+        const n = Math.floor(Math.random() * fx.gigs.length)
+        op = `GET /search?q=checked ${n}`
+        r = await call(inst.base, 'GET', `/search?q=checked+${n}&pageSize=100`)
+        if (r.status === 200) for (const g of (r.json as { items: Versioned[] }).items) h.observe(snapshot, `gig:${g.id}`, g.version, ctx(op, r.xCache))
       } else {
         const a = pick(fx.applications)
         op = `GET /gigs/${a.gigId}/applications`

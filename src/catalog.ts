@@ -78,6 +78,21 @@ const gigListings = [ALL_SEARCH_RESULTS, ALL_GIG_LISTINGS, 'featured_gigs', 'cat
 // What a gig's membership decides: which listings hold it, and the counts by category and skill.
 const gigMembership = [ALL_GIG_LISTINGS, 'categories', 'popular_skills']
 
+/**
+ * Search results a gig edit can change, without knowing their queries: a result depends on the
+ * lexemes of its query (`search_term:{lexeme}`), and an edit invalidates every lexeme of the gig's
+ * old and new searchable text. A query whose result could hold the gig, before or after, needs at
+ * least one of its lexemes in that text, unless it can match text holding none of them (no text,
+ * or a negation): those results carry SEARCH_ANY, which every edit invalidates.
+ */
+export const SEARCH_ANY = 'search_any'
+export const searchTermTag = (lexeme: string): string => `search_term:${lexeme}`
+
+/** What a search result depends on besides the `search` family tag: its query's lexemes, or SEARCH_ANY. */
+export function searchTags (lexemes: readonly string[] | undefined): string[] {
+  return lexemes === undefined || lexemes.length === 0 ? [SEARCH_ANY] : lexemes.map(searchTermTag)
+}
+
 /** The tags of the gigs a response shows (`gig:{id}`): an edit of any of them invalidates it. */
 export const gigTags = (gigIds: readonly number[]): string[] => gigIds.map((id) => `gig:${id}`)
 
@@ -93,8 +108,11 @@ export const CASCADE: { [K in DomainEventName]: (p: DomainEventMap[K]) => string
   // is searchable). Listing pages carry the tag of every gig they show, so gig:{id} reaches them;
   // all listings and the counts go only when the edit can move the gig between them (an outbox
   // row written before `listingChanged` existed has none: treated as changed).
+  // Search results: those whose query shares a lexeme with the gig's old or new text, and those
+  // that need no lexeme (searchTags); all of them when the row does not say (`searchTerms` absent).
   'gig.updated': (p) => [`gig:${p.gigId}`, `user_gigs:${p.postedById}`, `user_drafts:${p.postedById}`,
-    `gig_applications:${p.gigId}`, ALL_SEARCH_RESULTS, ...(p.featured ? ['featured_gigs'] : []),
+    `gig_applications:${p.gigId}`, ...(p.searchTerms === undefined ? [ALL_SEARCH_RESULTS] : [SEARCH_ANY, ...p.searchTerms.map(searchTermTag)]),
+    ...(p.featured ? ['featured_gigs'] : []),
     ...(p.listingChanged !== false ? gigMembership : []), ...applicantLists(p.applicantIds)],
   // DELETE: gig:{id} and all related data
   'gig.deleted': (p) => [`gig:${p.gigId}`, `user_gigs:${p.postedById}`, `user_drafts:${p.postedById}`,

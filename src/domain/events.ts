@@ -5,9 +5,10 @@ export interface DomainEventMap {
    * `featured`: the gig was or is featured (it shows on /featured). `listingChanged`: a field that
    * decides which listings hold the gig, or the counts by category and skill, changed (category,
    * skills, budget, status); a title or description edit leaves it false. Absent (an outbox row
-   * written before it existed): treated as changed.
+   * written before it existed): treated as changed. `searchTerms`: the lexemes of the gig's
+   * searchable text before and after the edit (absent when too many: every search result goes).
    */
-  'gig.updated': { gigId: number, postedById: number, version: number, featured: boolean, category: string, listingChanged?: boolean, applicantIds: number[] }
+  'gig.updated': { gigId: number, postedById: number, version: number, featured: boolean, category: string, listingChanged?: boolean, searchTerms?: string[], applicantIds: number[] }
   'gig.deleted': { gigId: number, postedById: number, category: string, applicantIds: number[], applicationIds: number[], assignmentId: number | null }
   'gig.status_changed': { gigId: number, postedById: number, from: string, to: string, version: number, applicantIds: number[] }
   'application.created': { applicationId: number, gigId: number, applicantId: number, postedById: number }

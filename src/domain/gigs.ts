@@ -211,6 +211,7 @@ export async function updateGig (
     const budgetMin = patch.budgetMin ?? gig.budgetMin
     const budgetMax = patch.budgetMax ?? gig.budgetMax
     if (budgetMax < budgetMin) throw conflict('BUDGET_RANGE', 'budgetMax must be at least budgetMin')
+    const termsBefore = await searchLexemesOf(tx, id)
     const rows = await tx.update(gigs).set({
       ...definedOnly(patch),
       version: sql`${gigs.version} + 1`,
@@ -226,6 +227,7 @@ export async function updateGig (
         featured: updated.featured || gig.featured,
         category: updated.category,
         listingChanged: listingChanged(gig, updated),
+        ...searchTermsField(termsBefore, await searchLexemesOf(tx, id)),
         applicantIds: await applicantIdsOf(tx, id)
       }
     })
@@ -278,6 +280,21 @@ export async function deleteGig (ctx: DomainContext, caller: Caller, id: number)
       payload: { gigId: id, postedById: gig.postedBy, category: gig.category, applicantIds, applicationIds: applied.map((a) => a.id).sort((a, b) => a - b), assignmentId: null }
     })
   })
+}
+
+// Past this many lexemes an edit invalidates every search result instead of naming them all.
+const MAX_SEARCH_TERMS = 500
+
+/** The lexemes of a gig's stored search vector (title and description), as Postgres made them. */
+async function searchLexemesOf (tx: Tx, id: number): Promise<string[]> {
+  const rows = await tx.select({ terms: sql<string[]>`tsvector_to_array(${gigs.search})` }).from(gigs).where(eq(gigs.id, id))
+  return rows[0]?.terms ?? []
+}
+
+/** `searchTerms` of a `gig.updated` event: the lexemes before and after, or nothing when too many. */
+function searchTermsField (before: string[], after: string[]): { searchTerms?: string[] } {
+  const terms = [...new Set([...before, ...after])].sort()
+  return terms.length > MAX_SEARCH_TERMS ? {} : { searchTerms: terms }
 }
 
 /**

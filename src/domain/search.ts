@@ -59,6 +59,28 @@ export function hasCriteria (c: SearchCriteria): boolean {
     c.minBudget !== undefined || c.maxBudget !== undefined
 }
 
+// A tsquery as text: lexemes in single quotes (a quote inside doubled), operators between them.
+const QUOTED_LEXEME = /'((?:[^']|'')*)'/g
+
+/**
+ * The lexemes a query's result depends on, read from Postgres's own `websearch_to_tsquery` (so
+ * stemming and stop words are exactly the search's), or undefined when a gig holding none of them
+ * could match: no text, nothing left after stop words, or a negation (`-word`).
+ */
+export async function searchLexemes (ctx: DomainContext, q: string | undefined): Promise<string[] | undefined> {
+  if (q === undefined) return undefined
+  // Both drivers (pg, PGlite) answer a raw statement with `{ rows }`.
+  const result = await ctx.db.execute(sql`select websearch_to_tsquery('english', ${q})::text as q`) as unknown as { rows: Array<{ q: string }> }
+  return lexemesOfTsquery(result.rows[0]?.q ?? '')
+}
+
+/** The lexemes of a tsquery's text form, or undefined when it is empty or negates anything. */
+export function lexemesOfTsquery (text: string): string[] | undefined {
+  const lexemes = [...text.matchAll(QUOTED_LEXEME)].map((m) => (m[1] as string).replaceAll("''", "'"))
+  if (lexemes.length === 0 || text.replace(QUOTED_LEXEME, '').includes('!')) return undefined
+  return [...new Set(lexemes)].sort()
+}
+
 /**
  * Full-text search over open gigs: `websearch_to_tsquery` against the generated `search` vector
  * (title weighted A, description B), ranked by `ts_rank`. Skills match when a gig lists any of

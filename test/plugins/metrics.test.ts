@@ -84,7 +84,7 @@ t.test('a write counts its domain event and every tag its cascade invalidates, b
   const familyTags = s.filter((x) => x.name === 'cache_invalidated_tags_total').reduce((n, x) => n + x.value, 0)
   t.ok(eventTags >= 9, `the gig.updated cascade names many tags (${eventTags})`)
   t.equal(familyTags, eventTags, 'each tag of the cascade was invalidated once')
-  for (const family of ['gig', 'user_gigs', 'gig_applications', 'search', 'featured_gigs']) {
+  for (const family of ['gig', 'user_gigs', 'gig_applications', 'search_term', 'search_any', 'featured_gigs']) {
     t.equal(value(s, 'cache_invalidations_total', { family }), 1, family)
   }
 })
