@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache'
 import { and, arrayOverlaps, count, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm'
 import { gigs } from '../../drizzle/schema.ts'
 import type { DomainContext, Page } from './context.ts'
@@ -69,10 +70,18 @@ const QUOTED_LEXEME = /'((?:[^']|'')*)'/g
  */
 export async function searchLexemes (ctx: DomainContext, q: string | undefined): Promise<string[] | undefined> {
   if (q === undefined) return undefined
+  const known = lexemeMemo.get(q)
+  if (known !== undefined) return known.lexemes
   // Both drivers (pg, PGlite) answer a raw statement with `{ rows }`.
   const result = await ctx.db.execute(sql`select websearch_to_tsquery('english', ${q})::text as q`) as unknown as { rows: Array<{ q: string }> }
-  return lexemesOfTsquery(result.rows[0]?.q ?? '')
+  const lexemes = lexemesOfTsquery(result.rows[0]?.q ?? '')
+  lexemeMemo.set(q, { lexemes })
+  return lexemes
 }
+
+// A query's lexemes depend only on its text and the (migrated, fixed) text search configuration:
+// remembered, so a search miss costs no statement more than the search itself.
+const lexemeMemo = new LRUCache<string, { lexemes: string[] | undefined }>({ max: 10_000 })
 
 /** The lexemes of a tsquery's text form, or undefined when it is empty or negates anything. */
 export function lexemesOfTsquery (text: string): string[] | undefined {
