@@ -7,7 +7,6 @@ import { checkTags, type CacheEntry, type Store } from '../src/cache/store.ts'
 import { resilienceOf, StoreUnavailableError, type BreakerState } from '../src/cache/resilient-store.ts'
 import { resolveTtl, withJitter, type TtlTable } from '../src/cache/ttl.ts'
 import { systemClock, type Clock } from '../src/cache/clock.ts'
-import { setTimeout as sleep } from 'node:timers/promises'
 
 /** Route-level response caching, declared in `config.cache`. */
 export interface RouteCacheOptions<TtlName extends string = string> {
@@ -352,16 +351,21 @@ async function cache (app: FastifyInstance, opts: CachePluginOptions): Promise<v
       const pending = fills.get(key)
       if (pending === undefined) {
         // The first miss leads the fill; concurrent misses on this key wait for it below.
+        // One timer per fill, not one per waiting request: a leader whose response never ends
+        // releases its followers (and lets the next miss lead) after FILL_WAIT_MS.
         let wake!: () => void
         const fill = new Promise<void>((resolve) => { wake = resolve })
-        fills.set(key, fill)
-        state.release = () => {
+        const release = (): void => {
+          clearTimeout(timer)
           if (fills.get(key) === fill) fills.delete(key)
           wake()
         }
+        const timer = setTimeout(release, FILL_WAIT_MS)
+        fills.set(key, fill)
+        state.release = release
         return false
       }
-      await Promise.race([pending, sleep(FILL_WAIT_MS, undefined, { ref: false })])
+      await pending
       // Looked up again rather than taken from the leader: the store only returns it if no
       // invalidation moved its tags since the leader's read, which keeps read-your-writes.
       try {

@@ -173,13 +173,8 @@ export class CacheManager {
     const tags = this.#tagsOfEntity(type, id, key)
     // A load that began before this write must not be handed to callers who arrive after it.
     this.#flight.forget(key)
-    let tokens: string[]
-    try {
-      tokens = await this.store.tagTokens(tags)
-    } catch (err) {
-      this.#emit({ type: 'error', pattern, key, op: 'tagTokens', error: err })
-      return false
-    }
+    const tokens = await this.#tokens(key, pattern, tags, undefined)
+    if (tokens === undefined) return false
     const value = await load()
     if (value === undefined || value === null) return false
     const json = this.#encode(value, pattern, key)
@@ -337,14 +332,7 @@ export class CacheManager {
     }
 
     // Tokens are read before the loader runs: an invalidation during the load makes the set fail.
-    let tokens: string[] | undefined
-    if (storeUp) {
-      try {
-        tokens = await this.store.tagTokens(tags)
-      } catch (err) {
-        this.#emit({ type: 'error', pattern, key, op: 'tagTokens', error: err, route })
-      }
-    }
+    const tokens = storeUp ? await this.#tokens(key, pattern, tags, route) : undefined
 
     let value: T
     try {
@@ -390,14 +378,18 @@ export class CacheManager {
     this.#flight.forget(key)
     const json = this.#encode(data, pattern, key)
     if (json === undefined) return false
-    let tokens: string[]
+    const tokens = await this.#tokens(key, pattern, tags, undefined)
+    return tokens !== undefined && await this.#store(key, pattern, tags, tokens, ttlMs, json, version)
+  }
+
+  /** The tags' tokens, or undefined (reported as an error event) when the store cannot say. */
+  async #tokens (key: string, pattern: string, tags: string[], route: string | undefined): Promise<string[] | undefined> {
     try {
-      tokens = await this.store.tagTokens(tags)
+      return await this.store.tagTokens(tags)
     } catch (err) {
-      this.#emit({ type: 'error', pattern, key, op: 'tagTokens', error: err })
-      return false
+      this.#emit({ type: 'error', pattern, key, op: 'tagTokens', error: err, ...(route === undefined ? {} : { route }) })
+      return undefined
     }
-    return await this.#store(key, pattern, tags, tokens, ttlMs, json, version)
   }
 }
 

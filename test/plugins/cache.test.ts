@@ -416,3 +416,28 @@ both('a body just under maxEntryBytes is stored', async (t, redis) => {
   t.equal(b.headers['x-cache'], 'HIT')
   t.equal(tiny.calls(), 1)
 })
+
+both('a concurrent miss whose leader never finishes is answered by its own handler after the fill wait', async (t, redis) => {
+  const { app } = await bareCacheApp(t, testStore(t, redis, 'stuck'))
+  let calls = 0
+  let unstick!: () => void
+  const stuck = new Promise<void>((resolve) => { unstick = resolve })
+  let entered!: () => void
+  const leaderIn = new Promise<void>((resolve) => { entered = resolve })
+  app.get('/slow/:id', { config: { cache: { key: 'slow:{params.id}', ttl: 'entity' } } }, async () => {
+    calls++
+    if (calls === 1) {
+      entered()
+      await stuck
+    }
+    return { calls }
+  })
+  const leader = app.inject('/slow/1')
+  // The leader is inside its handler before the follower arrives.
+  await leaderIn
+  const follower = await app.inject('/slow/1')
+  t.equal(follower.statusCode, 200)
+  t.same(follower.json(), { calls: 2 }, 'the follower ran the handler itself')
+  unstick()
+  t.equal((await leader).statusCode, 200)
+})
